@@ -1,0 +1,26 @@
+"""Domain errors, raised deep and mapped to HTTP (or to a retry decision) in one place each."""
+
+
+class ExportflowError(Exception):
+    """Base of every error exportflow raises on purpose."""
+
+
+class TerminalError(ExportflowError):
+    """Retrying cannot help: bad input, a forbidden type, a missing row."""
+
+
+class TransientError(ExportflowError):
+    """Worth retrying: a lost connection, a storage timeout, a temporary SMTP refusal."""
+
+
+class InvalidInputError(TerminalError):
+    """A value a caller supplied is wrong; `field` names it the way the caller wrote it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class ConfigurationError(ExportflowError):
+    """The settings cannot run the service (for example a missing secret in production)."""

@@ -1,0 +1,186 @@
+"""One settings object for every process, read from EXPORTFLOW_* variables and validated at start-up."""
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from flows.domain import ExportType
+from flows.errors import ConfigurationError
+
+GENERATED_SECRETS = ("jwt_secret", "signing_secret")
+
+
+class Settings(BaseSettings):
+    """Every knob of exportflow; empty values mean "the embedded default under HOME"."""
+
+    model_config = SettingsConfigDict(env_prefix="EXPORTFLOW_", extra="ignore")
+
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="development generates missing secrets under HOME; production refuses to start without.",
+    )
+    home: Path = Field(
+        default=Path("./var"),
+        description=(
+            "Folder holding every embedded default (databases, files, secrets); "
+            "an empty folder is a fresh instance."
+        ),
+    )
+    database_url: str = Field(
+        default="",
+        description="App database (SQLAlchemy URL; postgresql:// uses psycopg 3). Default: HOME/app.db.",
+    )
+    source_url: str = Field(
+        default="",
+        description=(
+            "Warehouse the exports read: a DuckDB file path or duckdb:///path, or a postgresql:// URL. "
+            "Default: HOME/warehouse.duckdb."
+        ),
+    )
+    storage_url: str = Field(
+        default="",
+        description="Where export files go: a local folder or s3://bucket/prefix. Default: HOME/exports.",
+    )
+    staging_dir: Path = Field(
+        default=Path(),
+        description="Local folder for work files of running exports. Default: HOME/staging.",
+    )
+    retention_days: int = Field(
+        default=7, ge=1, le=3650, description="Days an export file is kept before cleanup expires it."
+    )
+    download_url_ttl_seconds: int = Field(
+        default=120, ge=10, le=3600, description="Lifetime of a signed download URL."
+    )
+    smtp_host: str = Field(
+        default="",
+        description="SMTP server for notifications. Empty: mails are written to HOME/outbox instead.",
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port.")
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        default="none", description="none, starttls (upgrade after connecting) or tls (implicit TLS)."
+    )
+    smtp_username: str = Field(default="", description="SMTP login; empty for no authentication.")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, description="SMTP connect/send timeout.")
+    mail_from: str = Field(
+        default="exportflow@localhost", description="Sender address of notification emails."
+    )
+    jwt_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="HS256 key of JWTs; generated under HOME/secrets in development, required in production.",
+    )
+    jwt_algorithm: Literal["HS256", "RS256"] = Field(
+        default="HS256", description="The only algorithm accepted for bearer tokens."
+    )
+    jwt_public_key: str = Field(
+        default="",
+        description="PEM public key verifying RS256 tokens (required when jwt_algorithm is RS256).",
+    )
+    jwt_audience: str = Field(default="exportflow", description="Required `aud` claim of bearer tokens.")
+    jwt_issuer: str = Field(default="exportflow", description="Required `iss` claim of bearer tokens.")
+    access_token_ttl_minutes: int = Field(
+        default=60, ge=1, le=1440, description="Lifetime of bearer tokens exportflow issues itself."
+    )
+    signing_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "Signs download URLs; generated under HOME/secrets in development, required in production."
+        ),
+    )
+    rate_limit_requests: int = Field(
+        default=100, ge=1, description="Requests one user may make per rate-limit window."
+    )
+    rate_limit_window_seconds: int = Field(
+        default=900, ge=1, description="Length of the rate-limit window (the seed's 15 minutes)."
+    )
+    redis_url: str = Field(
+        default="",
+        description="Redis for rate limits shared by API replicas (redis://host:6379/0). Empty: in-process.",
+    )
+    prefect_api_url: str = Field(
+        default="http://127.0.0.1:4200/api", description="Prefect server API the service talks to."
+    )
+    sensitive_export_types: list[ExportType] = Field(
+        default=[ExportType.PAYROLL, ExportType.STAFF],
+        description="Export types only super_admin and admin may export (JSON list).",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level of exportflow's own loggers."
+    )
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> "Settings":
+        self.home = self.home.expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.home / 'app.db'}"
+        if not self.source_url:
+            self.source_url = str(self.home / "warehouse.duckdb")
+        if not self.storage_url:
+            self.storage_url = str(self.home / "exports")
+        if self.staging_dir == Path():
+            self.staging_dir = self.home / "staging"
+        if self.jwt_algorithm == "RS256" and not self.jwt_public_key:
+            raise ValueError("EXPORTFLOW_JWT_PUBLIC_KEY is required when EXPORTFLOW_JWT_ALGORITHM=RS256")
+        for name in GENERATED_SECRETS:
+            if not getattr(self, name).get_secret_value():
+                setattr(self, name, SecretStr(self._development_secret(name)))
+        return self
+
+    def _development_secret(self, name: str) -> str:
+        """Read or create a secret kept under HOME; in production a missing secret is fatal."""
+        if self.environment == "production":
+            raise ConfigurationError(
+                f"EXPORTFLOW_{name.upper()} must be set when EXPORTFLOW_ENVIRONMENT is production"
+            )
+        path = self.home / "secrets" / name
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        value = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(value)
+        return value
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where notification emails go when no SMTP server is configured."""
+        return self.home / "outbox"
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain values, with secrets and URL passwords hidden."""
+        shown: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                shown[name] = "********" if value.get_secret_value() else ""
+            elif isinstance(value, str) and "://" in value:
+                shown[name] = mask_url_password(value)
+            elif isinstance(value, Path):
+                shown[name] = str(value)
+            else:
+                shown[name] = value
+        return shown
+
+
+def mask_url_password(url: str) -> str:
+    """postgresql://user:secret@host/db → postgresql://user:********@host/db."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":********@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once; after changing the environment call `get_settings.cache_clear()`."""
+    try:
+        return Settings()
+    except ConfigurationError:
+        raise
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from error

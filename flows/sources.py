@@ -1,0 +1,63 @@
+"""The warehouse a source URL names: a DuckDB file or a PostgreSQL database, and connections to it."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import duckdb
+import psycopg
+
+from flows.errors import InvalidInputError
+
+
+class SourceKind(StrEnum):
+    DUCKDB = "duckdb"
+    POSTGRESQL = "postgresql"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A parsed source URL: a DuckDB file path, or a libpq connection URL."""
+
+    kind: SourceKind
+    location: str
+
+    @property
+    def duckdb_path(self) -> Path:
+        if self.kind is not SourceKind.DUCKDB:
+            raise TypeError("not a DuckDB source")
+        return Path(self.location)
+
+
+def parse_source(url: str) -> Source:
+    """Accept `postgresql://…`, `postgres://…`, `duckdb:///path` or a plain file path."""
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        return Source(SourceKind.POSTGRESQL, url.replace("postgresql+psycopg://", "postgresql://", 1))
+    if url.startswith("duckdb://"):
+        path = url.removeprefix("duckdb://")
+        if not path:
+            raise InvalidInputError("source_url", "duckdb:// needs a file path, e.g. duckdb:///data/w.duckdb")
+        return Source(SourceKind.DUCKDB, str(Path(path).expanduser().resolve()))
+    if "://" in url:
+        raise InvalidInputError("source_url", f"unsupported scheme in {url.split('://')[0]}://")
+    return Source(SourceKind.DUCKDB, str(Path(url).expanduser().resolve()))
+
+
+@contextmanager
+def duckdb_connection(source: Source, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection in UTC, closed on exit."""
+    connection = duckdb.connect(str(source.duckdb_path), read_only=read_only)
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        yield connection
+    finally:
+        connection.close()
+
+
+@contextmanager
+def postgres_connection(source: Source) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """A psycopg connection in UTC, closed on exit."""
+    with psycopg.connect(source.location, options="-c TimeZone=UTC") as connection:
+        yield connection

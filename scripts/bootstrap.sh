@@ -1,0 +1,13 @@
+# Sourced by scripts/up and scripts/test: puts uv in .tools/ and the locked environment in .venv/.
+# Needs only Python 3.11 and its venv module; everything else comes from uv.lock.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+UV_VERSION=0.13.9
+PYTHON=$(command -v python3.11 || command -v python3)
+if [ ! -x .tools/bin/uv ] || [ "$(.tools/bin/uv --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+    "$PYTHON" -m venv .tools
+    .tools/bin/python -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
+fi
+export UV_PYTHON="$PYTHON"
+.tools/bin/uv sync --frozen --quiet
+uv() { "$PWD/.tools/bin/uv" "$@"; }

@@ -1,0 +1,123 @@
+"""Session-wide real services: one PostgreSQL server (own databases per session), demo warehouses."""
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from flows import migrate
+from flows.db import make_engine
+from flows.sources import Source, SourceKind, parse_source
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "EXPORTFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+WAREHOUSE_ROWS = 3000
+
+
+def _admin(statement: str) -> None:
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
+        connection.execute(statement)
+
+
+@pytest.fixture(scope="session")
+def make_postgres_database() -> Iterator[Callable[[str], str]]:
+    """Creates PostgreSQL databases private to this test session; drops them all at the end."""
+    session_tag = uuid.uuid4().hex[:8]
+    created: list[str] = []
+
+    def make(purpose: str) -> str:
+        name = f"exportflow_test_{session_tag}_{purpose}"
+        _admin(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+    yield make
+    for name in created:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def duckdb_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Source:
+    """A DuckDB demo warehouse with a few thousand rows, generated once per session."""
+    from flows.warehouse import generate_demo_data
+
+    path: Path = tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
+    source = parse_source(str(path))
+    generate_demo_data(source, rows=WAREHOUSE_ROWS)
+    return source
+
+
+@pytest.fixture(scope="session")
+def postgres_warehouse(make_postgres_database: Callable[[str], str]) -> Source:
+    """The same demo warehouse in a PostgreSQL database of this session."""
+    from flows.warehouse import generate_demo_data
+
+    source = parse_source(make_postgres_database("warehouse"))
+    generate_demo_data(source, rows=WAREHOUSE_ROWS)
+    return source
+
+
+@pytest.fixture(params=[SourceKind.DUCKDB, SourceKind.POSTGRESQL], ids=["duckdb", "postgresql"])
+def warehouse(request: pytest.FixtureRequest) -> Source:
+    """Each test using it runs once per source kind."""
+    fixture = "duckdb_warehouse" if request.param is SourceKind.DUCKDB else "postgres_warehouse"
+    source: Source = request.getfixturevalue(fixture)
+    return source
+
+
+@pytest.fixture(scope="session")
+def sqlite_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated SQLite app database for the session."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('appdb') / 'app.db'}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgresql_database_url(make_postgres_database: Callable[[str], str]) -> str:
+    """A migrated PostgreSQL app database for the session."""
+    url = make_postgres_database("app")
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each test using it runs once on each app-database kind."""
+    url: str = request.getfixturevalue(f"{request.param}_database_url")
+    return url
+
+
+@pytest.fixture(scope="session")
+def engines() -> Iterator[dict[str, Engine]]:
+    """Engines shared by the whole session, one per app database, disposed at the end."""
+    cache: dict[str, Engine] = {}
+    yield cache
+    for engine in cache.values():
+        engine.dispose()
+
+
+@pytest.fixture
+def db_engine(database_url: str, engines: dict[str, Engine]) -> Engine:
+    if database_url not in engines:
+        engines[database_url] = make_engine(database_url)
+    return engines[database_url]
+
+
+@pytest.fixture
+def db_session(db_engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction rolled back after the test (commits become savepoints)."""
+    with db_engine.connect() as connection:
+        outer = connection.begin()
+        session = Session(bind=connection, join_transaction_mode="create_savepoint")
+        try:
+            yield session
+        finally:
+            session.close()
+            outer.rollback()

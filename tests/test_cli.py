@@ -1,0 +1,63 @@
+"""The exportflow command: settings shown masked, migrations applied, usage errors told apart."""
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from deployments.cli import EXIT_USAGE, app
+from flows.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def instance(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """A fresh EXPORTFLOW_HOME with no other EXPORTFLOW_* variable set."""
+    for name in list(os.environ):
+        if name.startswith("EXPORTFLOW_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("EXPORTFLOW_HOME", str(tmp_path))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_config_masks_secrets_and_url_passwords(instance: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPORTFLOW_SOURCE_URL", "postgresql://reader:s3cr3t@warehouse:5432/dw")
+    result = runner.invoke(app, ["config", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["source_url"] == "postgresql://reader:********@warehouse:5432/dw"
+    assert shown["jwt_secret"] == "********"
+    assert "s3cr3t" not in result.output
+    assert (instance / "secrets" / "jwt_secret").read_text() not in result.output
+
+
+def test_config_table_names_every_variable(instance: Path) -> None:
+    result = runner.invoke(app, ["config"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert "EXPORTFLOW_DATABASE_URL" in result.output
+    assert "EXPORTFLOW_SENSITIVE_EXPORT_TYPES" in result.output
+
+
+def test_config_error_is_a_usage_error(instance: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPORTFLOW_ENVIRONMENT", "production")
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == EXIT_USAGE
+    assert "EXPORTFLOW_JWT_SECRET must be set" in result.output
+
+
+def test_db_upgrade_then_current(instance: Path) -> None:
+    upgraded = runner.invoke(app, ["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert (instance / "app.db").exists()
+    current = runner.invoke(app, ["db", "current"])
+    assert current.exit_code == 0
+    assert current.output.strip() == "0001"
+    reverted = runner.invoke(app, ["db", "downgrade", "base"])
+    assert reverted.exit_code == 0, reverted.output
+    assert reverted.output.strip().endswith("base (no migration applied)")
