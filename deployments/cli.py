@@ -106,7 +106,11 @@ def demo_data(
 
 
 @app.command()
-def up() -> None:
+def up(
+    demo_rows: Annotated[
+        int, typer.Option(help="Sales rows of the demo warehouse, when it has to be generated.")
+    ] = 100_000,
+) -> None:
     """Prepare and start the service on its embedded defaults (today: app database and demo warehouse)."""
     from flows import migrate
     from flows.sources import parse_source
@@ -117,7 +121,7 @@ def up() -> None:
     console.print(f"app database ready: {settings.masked()['database_url']}")
     source = parse_source(settings.source_url)
     if not warehouse_is_populated(source):
-        report = generate_demo_data(source, rows=100_000)
+        report = generate_demo_data(source, rows=demo_rows)
         console.print(f"demo warehouse generated in {report.seconds:.1f} s")
     console.print(f"warehouse ready: {settings.masked()['source_url']}")
     console.print(

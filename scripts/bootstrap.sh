@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 UV_VERSION=0.13.9
-PYTHON=$(command -v python3.11 || command -v python3)
+PYTHON=$("$(command -v python3.11 || command -v python3)" -c 'import sys; print(sys.executable)')
 if [ ! -x .tools/bin/uv ] || [ "$(.tools/bin/uv --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then
     "$PYTHON" -m venv .tools
     .tools/bin/python -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"

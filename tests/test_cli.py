@@ -9,6 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from deployments.cli import EXIT_USAGE, app
+from flows.migrate import current_revision
+from flows.sources import parse_source
+from flows.warehouse import warehouse_is_populated
 from flows.settings import get_settings
 
 runner = CliRunner()
@@ -61,3 +64,30 @@ def test_db_upgrade_then_current(instance: Path) -> None:
     reverted = runner.invoke(app, ["db", "downgrade", "base"])
     assert reverted.exit_code == 0, reverted.output
     assert reverted.output.strip().endswith("base (no migration applied)")
+
+
+def test_demo_data_rejects_a_bad_row_count(instance: Path) -> None:
+    result = runner.invoke(app, ["demo-data", "--rows", "0"])
+    assert result.exit_code == EXIT_USAGE
+    assert "rows:" in result.output
+    assert not (instance / "warehouse.duckdb").exists()
+
+
+def test_demo_data_fills_a_given_source(instance: Path) -> None:
+    target = instance / "elsewhere.duckdb"
+    result = runner.invoke(app, ["demo-data", "--rows", "200", "--source", f"duckdb://{target}"])
+    assert result.exit_code == 0, result.output
+    assert warehouse_is_populated(parse_source(str(target)))
+    assert "sales" in result.output
+
+
+def test_up_prepares_a_fresh_instance_once(instance: Path) -> None:
+    first = runner.invoke(app, ["up", "--demo-rows", "200"])
+    assert first.exit_code == 0, first.output
+    assert "demo warehouse generated" in first.output
+    assert current_revision(f"sqlite:///{instance / 'app.db'}") is not None
+    assert warehouse_is_populated(parse_source(str(instance / "warehouse.duckdb")))
+
+    second = runner.invoke(app, ["up", "--demo-rows", "200"])
+    assert second.exit_code == 0, second.output
+    assert "demo warehouse generated" not in second.output

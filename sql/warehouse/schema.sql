@@ -142,7 +142,7 @@ CREATE TABLE IF NOT EXISTS ledger_entries (
     account_code VARCHAR(10) NOT NULL,
     account_name VARCHAR(120) NOT NULL,
     account_category VARCHAR(16) NOT NULL CHECK (account_category IN ('revenue', 'expense', 'asset', 'liability', 'equity')),
-    department VARCHAR(20) NOT NULL,
+    department VARCHAR(20) NOT NULL CHECK (department IN ('sales', 'operations', 'finance', 'marketing', 'engineering', 'hr', 'support', 'logistics')),
     region VARCHAR(16) NOT NULL CHECK (region IN ('NA', 'LATAM', 'EMEA', 'APAC')),
     description TEXT,
     debit DECIMAL(14, 2) NOT NULL,
