@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from deployments.cli import EXIT_USAGE, app
 from flows.migrate import current_revision
+from flows.settings import get_settings
 from flows.sources import parse_source
 from flows.warehouse import warehouse_is_populated
-from flows.settings import get_settings
 
 runner = CliRunner()
 
