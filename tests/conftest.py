@@ -12,7 +12,11 @@ from sqlalchemy.orm import Session
 
 from flows import migrate
 from flows.db import make_engine
+from flows.domain import ExportType
+from flows.extract_query import stream_batches
+from flows.query import build_query
 from flows.sources import Source, SourceKind, parse_source
+from flows.staging import StagedRows, write_staged
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "EXPORTFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -121,3 +125,27 @@ def db_session(db_engine: Engine) -> Iterator[Session]:
         finally:
             session.close()
             outer.rollback()
+
+
+StageRows = Callable[..., StagedRows]
+
+
+@pytest.fixture
+def stage_rows(tmp_path: Path, duckdb_warehouse: Source) -> StageRows:
+    """Stage an export type's rows from a warehouse (default: the DuckDB one) the way the flow does."""
+
+    def stage(
+        export_type: ExportType | str,
+        *,
+        source: Source | None = None,
+        columns: list[str] | None = None,
+        filters: dict[str, object] | None = None,
+        batch_rows: int = 1000,
+    ) -> StagedRows:
+        warehouse = source or duckdb_warehouse
+        query = build_query(ExportType(export_type), dialect=warehouse.kind, columns=columns, filters=filters)
+        path = tmp_path / f"{export_type}-{uuid.uuid4().hex[:8]}.arrow"
+        write_staged(stream_batches(warehouse, query, batch_rows), query.arrow_schema, path)
+        return StagedRows.open(path)
+
+    return stage
