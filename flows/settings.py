@@ -46,6 +46,10 @@ class Settings(BaseSettings):
         default="",
         description="Where export files go: a local folder or s3://bucket/prefix. Default: HOME/exports.",
     )
+    s3_endpoint_url: str = Field(
+        default="",
+        description="S3-compatible endpoint for s3:// storage (empty: AWS); credentials: AWS_* variables.",
+    )
     staging_dir: Path = Field(
         default=Path(),
         description="Local folder for work files of running exports. Default: HOME/staging.",
@@ -67,6 +71,13 @@ class Settings(BaseSettings):
     smtp_username: str = Field(default="", description="SMTP login; empty for no authentication.")
     smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
     smtp_timeout_seconds: float = Field(default=30.0, gt=0, description="SMTP connect/send timeout.")
+    email_attachment_max_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=0, description="Attach the file to the email only up to this size."
+    )
+    api_public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL of the API as recipients reach it; emails link to its download endpoint.",
+    )
     mail_from: str = Field(
         default="exportflow@localhost", description="Sender address of notification emails."
     )
