@@ -4,29 +4,19 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from flows.errors import ConfigurationError, InvalidInputError
-from flows.settings import Settings, get_settings
+from deployments.cli_support import EXIT_USAGE, console, load_settings, usage_errors
+from deployments.export_cli import export_app
+from flows.settings import Settings
 
 app = typer.Typer(help="exportflow: exports of business data, each one a Prefect flow.", no_args_is_help=True)
 db_app = typer.Typer(help="App-database migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-console = Console()
-errors = Console(stderr=True)
+app.add_typer(export_app, name="export")
 
-EXIT_USAGE = 2
-
-
-def load_settings() -> Settings:
-    """The settings, or a clear message and exit code 2 when they cannot run the service."""
-    try:
-        return get_settings()
-    except ConfigurationError as error:
-        errors.print(f"[red]configuration error:[/red] {error}")
-        raise typer.Exit(EXIT_USAGE) from error
+__all__ = ["EXIT_USAGE", "app"]
 
 
 @app.command()
@@ -75,7 +65,13 @@ def db_current() -> None:
 def _print_revision(database_url: str) -> None:
     from flows import migrate
 
-    console.print(migrate.current_revision(database_url) or "base (no migration applied)")
+    current, head = migrate.current_revision(database_url), migrate.head_revision()
+    if current is None:
+        console.print(f"base (no migration applied; head is {head})")
+    elif current == head:
+        console.print(f"{current} (head)")
+    else:
+        console.print(f"{current} (behind head {head}: run `exportflow db upgrade`)")
 
 
 @app.command("demo-data")
@@ -93,11 +89,8 @@ def demo_data(
     from flows.warehouse import generate_demo_data
 
     url = source or load_settings().source_url
-    try:
+    with usage_errors():
         report = generate_demo_data(parse_source(url), rows=rows, seed=seed)
-    except InvalidInputError as error:
-        errors.print(f"[red]{error.field}:[/red] {error.message}")
-        raise typer.Exit(EXIT_USAGE) from error
     table = Table("table", "rows")
     for name, count in report.table_rows.items():
         table.add_row(name, f"{count:,}")

@@ -2,11 +2,14 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from flows.settings import get_settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -57,3 +60,17 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work is committed on success and rolled back on error."""
     with factory() as session, session.begin():
         yield session
+
+
+@lru_cache(maxsize=1)
+def app_sessions() -> sessionmaker[Session]:
+    """This process's sessions on the configured app database (engine made on first use)."""
+    return session_factory(make_engine(get_settings().database_url))
+
+
+def reset_app_sessions() -> None:
+    """Close this process's app-database engine, so the next use reads the settings anew."""
+    if app_sessions.cache_info().currsize:
+        engine = app_sessions().kw["bind"]
+        engine.dispose()
+    app_sessions.cache_clear()

@@ -24,3 +24,21 @@ class InvalidInputError(TerminalError):
 
 class ConfigurationError(ExportflowError):
     """The settings cannot run the service (for example a missing secret in production)."""
+
+
+class ExportCancelled(ExportflowError):
+    """The export was cancelled (its row or its Prefect run) while it ran; stop between batches."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether retrying the step that raised `error` can help: only lost connections and timeouts."""
+    from psycopg import OperationalError as PsycopgOperationalError
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(error, TransientError):
+        return True
+    if isinstance(error, ExportflowError):
+        return False
+    if isinstance(error, DBAPIError):
+        return bool(error.connection_invalidated) or isinstance(error.orig, PsycopgOperationalError)
+    return isinstance(error, ConnectionError | TimeoutError | PsycopgOperationalError)

@@ -114,7 +114,11 @@ class Settings(BaseSettings):
         description="Redis for rate limits shared by API replicas (redis://host:6379/0). Empty: in-process.",
     )
     prefect_api_url: str = Field(
-        default="http://127.0.0.1:4200/api", description="Prefect server API the service talks to."
+        default="",
+        description=(
+            "Prefect server API (http://host:4200/api). Empty: Prefect's own PREFECT_API_URL or profile, "
+            "else a temporary local server."
+        ),
     )
     sensitive_export_types: list[ExportType] = Field(
         default=[ExportType.PAYROLL, ExportType.STAFF],

@@ -149,3 +149,38 @@ def stage_rows(tmp_path: Path, duckdb_warehouse: Source) -> StageRows:
         return StagedRows.open(path)
 
     return stage
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """One real Prefect API server (Prefect's test harness, SQLite) for the whole test session."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=240):
+        yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture
+def exportflow_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, duckdb_warehouse: Source
+) -> Iterator[Path]:
+    """EXPORTFLOW_* for code that reads the process settings (flows, CLI): this test's app database,
+    the session's DuckDB warehouse, and storage, staging and outbox under a fresh HOME."""
+    from flows.db import reset_app_sessions
+    from flows.settings import get_settings
+
+    for name in list(os.environ):
+        if name.startswith("EXPORTFLOW_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    monkeypatch.setenv("EXPORTFLOW_HOME", str(home))
+    monkeypatch.setenv("EXPORTFLOW_DATABASE_URL", database_url)
+    monkeypatch.setenv("EXPORTFLOW_SOURCE_URL", str(duckdb_warehouse.duckdb_path))
+    get_settings.cache_clear()
+    reset_app_sessions()
+    yield home
+    get_settings.cache_clear()
+    reset_app_sessions()

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from deployments.cli import EXIT_USAGE, app
-from flows.migrate import current_revision
+from flows.migrate import current_revision, head_revision
 from flows.settings import get_settings
 from flows.sources import parse_source
 from flows.warehouse import warehouse_is_populated
@@ -60,10 +60,10 @@ def test_db_upgrade_then_current(instance: Path) -> None:
     assert (instance / "app.db").exists()
     current = runner.invoke(app, ["db", "current"])
     assert current.exit_code == 0
-    assert current.output.strip() == "0001"
+    assert current.output.strip() == f"{head_revision()} (head)"
     reverted = runner.invoke(app, ["db", "downgrade", "base"])
     assert reverted.exit_code == 0, reverted.output
-    assert reverted.output.strip().endswith("base (no migration applied)")
+    assert reverted.output.strip().startswith("base (no migration applied")
 
 
 def test_demo_data_rejects_a_bad_row_count(instance: Path) -> None:

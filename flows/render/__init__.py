@@ -8,32 +8,54 @@ one file at the path it is given. Progress and cancellation happen in the batch 
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from flows.catalog import DisplayFormat
 from flows.domain import ExportFormat
 from flows.staging import StagedRows
 
 
-@dataclass(frozen=True)
-class RenderOptions:
-    """What an export asks of its file; each renderer reads the options that concern it."""
+class ExportOptions(BaseModel):
+    """What a caller may choose about an export's file (stored on the row as `options`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
+
+    header: Literal["labels", "names"] = Field(
+        default="labels", description="Header row of column labels or of column names."
+    )
+    csv_delimiter: Literal[",", ";", "\t"] = Field(default=",", description="CSV field delimiter.")
+    csv_bom: bool = Field(default=False, description="Start CSV files with a UTF-8 BOM (for Excel).")
+    formula_guard: bool = Field(
+        default=True, description="Prefix CSV cells starting with = + - @ tab or CR with an apostrophe."
+    )
+    json_lines: bool = Field(default=False, description="Write JSON as NDJSON (one object a line).")
+    requester_timezone: str = Field(
+        default="UTC", alias="timezone", description="IANA zone shown beside UTC in reports."
+    )
+
+    @field_validator("requester_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+
+class RenderOptions(ExportOptions):
+    """An export's choices plus what its file says about it; each renderer reads what concerns it."""
 
     title: str = "Export"
     export_type: str = ""
-    filters: Mapping[str, object] = field(default_factory=dict)
-    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    requester_timezone: str = "UTC"
-    header: Literal["labels", "names"] = "labels"
-    csv_delimiter: Literal[",", ";", "\t"] = ","
-    csv_bom: bool = False
-    formula_guard: bool = True
-    json_lines: bool = False
+    filters: Mapping[str, object] = Field(default_factory=dict)
+    generated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
 class Renderer(Protocol):

@@ -1,0 +1,35 @@
+"""What every `exportflow` subcommand shares: consoles, exit codes, settings and usage errors."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+
+from flows.errors import ConfigurationError, InvalidInputError
+from flows.settings import Settings, get_settings
+
+console = Console()
+errors = Console(stderr=True)
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def load_settings() -> Settings:
+    """The settings, or a clear message and exit code 2 when they cannot run the service."""
+    try:
+        return get_settings()
+    except ConfigurationError as error:
+        errors.print(f"[red]configuration error:[/red] {error}")
+        raise typer.Exit(EXIT_USAGE) from error
+
+
+@contextmanager
+def usage_errors() -> Iterator[None]:
+    """Turn a bad input into its field, its message and exit code 2."""
+    try:
+        yield
+    except InvalidInputError as error:
+        errors.print(f"[red]{error.field}:[/red] {error.message}")
+        raise typer.Exit(EXIT_USAGE) from error

@@ -1,0 +1,247 @@
+"""The export flow: one Prefect flow run per export; its body reads as the pipeline.
+
+    start → extract (stage rows, count them) → render → upload → record → notify
+
+Tasks that touch the outside world retry transient errors only (exponential backoff with
+jitter); anything else fails the run at once. Whatever stops a run — an error, a cancelled row,
+a run cancelled in Prefect, a crash of its process — ends with the row out of `processing`, a
+statistics row, an audit entry, and no staged or temporary file left.
+"""
+
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import FlowRun, State, TaskRun
+from prefect.runtime import flow_run as current_flow_run
+from prefect.states import Cancelled
+from prefect.tasks import Task, exponential_backoff
+
+from flows.db import app_sessions
+from flows.errors import ExportCancelled, is_transient
+from flows.extract_query import stream_batches
+from flows.naming import export_file_name
+from flows.notify import send_export_failed, send_export_ready
+from flows.progress import Phase, PrefectProgress, ProgressReporter
+from flows.query import build_query
+from flows.records import (
+    ExportJob,
+    RunResult,
+    begin_export,
+    cancel_export,
+    complete_export,
+    fail_export,
+    record_notification_error,
+    record_progress,
+)
+from flows.render import ExportOptions, RenderOptions, renderer_for
+from flows.settings import get_settings
+from flows.sources import parse_source
+from flows.staging import StagedRows, write_staged
+from flows.storage import StoredObject, export_key, open_storage
+
+logger = logging.getLogger(__name__)
+
+STAGE_BATCH_ROWS = 10_000
+"""Rows a staged batch holds: progress and cancellation are checked once a batch."""
+EXTRACT = Phase(0, 10)
+RENDER = Phase(10, 90)
+UPLOAD = Phase(90, 97)
+CRASH_MESSAGE = (
+    "The export stopped unexpectedly (its process was killed or ran out of memory). "
+    "Nothing was delivered; retry the export."
+)
+
+
+def _retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+    return is_transient(state.result(raise_on_failure=False))
+
+
+RETRIES: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=2),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": _retry_if_transient,
+    "cache_policy": NO_CACHE,
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    path: Path
+    file_name: str
+    media_type: str
+
+
+@task(**RETRIES)
+def start(export_id: uuid.UUID) -> ExportJob:
+    """Mark the export processing for this run; refuse it if it may not run."""
+    run_id = current_flow_run.id
+    return begin_export(app_sessions(), export_id, uuid.UUID(run_id) if run_id else None, get_settings())
+
+
+@task(**RETRIES)
+def extract(job: ExportJob, workdir: Path, progress: ProgressReporter) -> Path:
+    """Stream the export's query into a staged Arrow file; the rows are counted on the way."""
+    source = parse_source(get_settings().source_url)
+    query = build_query(job.export_type, dialect=source.kind, columns=job.columns, filters=job.filters)
+    staged = workdir / "staged.arrow"
+    extracted = 0
+
+    def counted(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        nonlocal extracted
+        for batch in batches:
+            yield batch
+            extracted += batch.num_rows
+            progress.report(EXTRACT.start + 1, f"extracted {extracted:,} rows")
+
+    rows = write_staged(counted(stream_batches(source, query, STAGE_BATCH_ROWS)), query.arrow_schema, staged)
+    progress.report(EXTRACT.end, f"extracted {rows:,} rows", force=True)
+    return staged
+
+
+@task(cache_policy=NO_CACHE)
+def render(job: ExportJob, staged_path: Path, workdir: Path, progress: ProgressReporter) -> Rendered:
+    """Render the staged rows to the export's format."""
+    total = StagedRows.open(staged_path).total_rows
+
+    def rendered_so_far(rows: int) -> None:
+        progress.report(RENDER.at(rows, total), f"rendered {rows:,} of {total:,} rows")
+
+    renderer = renderer_for(job.format)
+    generated_at = datetime.now(UTC)
+    file_name = export_file_name(job.name, generated_at, renderer.EXTENSION)
+    options = RenderOptions(
+        **ExportOptions.model_validate(job.options).model_dump(),
+        title=job.name,
+        export_type=job.export_type.value,
+        filters=job.filters,
+        generated_at=generated_at,
+    )
+    target = workdir / file_name
+    renderer.render(StagedRows.open(staged_path, on_batch=rendered_so_far), target, options)
+    progress.report(RENDER.end, f"rendered {total:,} rows", force=True)
+    return Rendered(target, file_name, renderer.MEDIA_TYPE)
+
+
+@task(**RETRIES)
+def upload(job: ExportJob, rendered: Rendered, progress: ProgressReporter) -> StoredObject:
+    """Store the file under a temporary key, then promote it to its final key."""
+    progress.report(UPLOAD.start, "uploading", force=True)
+    key = export_key(job.export_type.value, job.started_at, job.id, rendered.file_name)
+    stored = open_storage(get_settings()).upload(rendered.path, key, rendered.media_type)
+    progress.report(UPLOAD.end, "uploaded", force=True)
+    return stored
+
+
+@task(**RETRIES)
+def record(job: ExportJob, stored: StoredObject, staged_path: Path, progress: ProgressReporter) -> datetime:
+    """Mark the export completed and publish the run's summary; return when the file expires."""
+    progress.report(100, "completed", force=True)
+    rows = StagedRows.open(staged_path).total_rows
+    result = RunResult(rows, stored.size, stored.sha256, stored.key, stored.location)
+    try:
+        expires_at = complete_export(app_sessions(), job, result, get_settings())
+    except ExportCancelled:
+        open_storage(get_settings()).delete(stored.key)
+        raise
+    create_markdown_artifact(
+        _summary_markdown(job, result, expires_at), key="export-summary", description="export summary"
+    )
+    return expires_at
+
+
+@task(**RETRIES)
+def notify(job: ExportJob, stored: StoredObject, rendered: Rendered) -> None:
+    """Tell the recipients the file is ready (attached when small)."""
+    send_export_ready(get_settings(), job, stored, rendered.path)
+
+
+def _on_crashed(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
+    """Runs in the runner or worker when the run's process died: end the row, drop its work files."""
+    export_id = uuid.UUID(str(flow_run.parameters["export_id"]))
+    fail_export(app_sessions(), export_id, CRASH_MESSAGE)
+    shutil.rmtree(get_settings().staging_dir / str(export_id), ignore_errors=True)
+
+
+@flow(name="export", on_crashed=[_on_crashed])
+def export(export_id: uuid.UUID) -> dict[str, Any] | State[Any]:
+    """Run one export from its row to a stored file and an email."""
+    progress = _reporter(export_id)
+    workdir = _work_directory(export_id)
+    job: ExportJob | None = None
+    try:
+        job = start(export_id)
+        staged = extract(job, workdir, progress)
+        rendered = render(job, staged, workdir, progress)
+        stored = upload(job, rendered, progress)
+        expires_at = record(job, stored, staged, progress)
+        _notify_without_failing(job, lambda: notify(job, stored, rendered))
+        return {"export_id": str(job.id), "key": stored.key, "bytes": stored.size, "expires": str(expires_at)}
+    except ExportCancelled as cancelled:
+        cancel_export(app_sessions(), export_id, str(cancelled))
+        return Cancelled(message=str(cancelled))
+    except Exception as error:
+        message = str(error) or type(error).__name__
+        fail_export(app_sessions(), export_id, message)
+        if job is not None:
+            failed = job
+            _notify_without_failing(job, lambda: send_export_failed(get_settings(), failed, message))
+        raise
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _reporter(export_id: uuid.UUID) -> ProgressReporter:
+    """Progress to the row (and its heartbeat) and to a progress artifact on this flow run."""
+    run_id = current_flow_run.id
+    return ProgressReporter(
+        [
+            lambda percent, _description: record_progress(app_sessions(), export_id, percent),
+            PrefectProgress(uuid.UUID(run_id) if run_id else None),
+        ]
+    )
+
+
+def _work_directory(export_id: uuid.UUID) -> Path:
+    workdir = get_settings().staging_dir / str(export_id) / uuid.uuid4().hex
+    workdir.mkdir(parents=True)
+    return workdir
+
+
+def _notify_without_failing(job: ExportJob, send: Callable[[], None]) -> None:
+    """An email that cannot be sent (after its retries) is recorded on the row, never fatal."""
+    try:
+        send()
+    except Exception as error:
+        logger.warning("export %s: notification failed: %s", job.id, error)
+        record_notification_error(app_sessions(), job.id, str(error))
+
+
+def _summary_markdown(job: ExportJob, result: RunResult, expires_at: datetime) -> str:
+    seconds = time.time() - job.started_at.timestamp()
+    return "\n".join(
+        [
+            f"# {job.name}",
+            "",
+            "| | |",
+            "|---|---|",
+            f"| type / format | {job.export_type.value} / {job.format.value} |",
+            f"| rows | {result.record_count:,} |",
+            f"| bytes | {result.file_size:,} |",
+            f"| duration | {seconds:.1f} s |",
+            f"| sha256 | `{result.checksum_sha256}` |",
+            f"| stored at | `{result.file_path}` |",
+            f"| expires | {expires_at:%Y-%m-%d %H:%M} UTC |",
+        ]
+    )

@@ -1,0 +1,103 @@
+"""An export request, checked in full before a row is stored, and the row it becomes."""
+
+import uuid
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.orm import Session
+
+from flows.audit import audit
+from flows.domain import ExportFormat, ExportPriority, ExportType
+from flows.errors import InvalidInputError
+from flows.models import DataExport, User
+from flows.query import build_query
+from flows.render import ExportOptions
+from flows.sources import SourceKind
+
+MAX_RECIPIENTS = 20
+
+
+class ExportRequest(BaseModel):
+    """What a caller asks for; `validated()` turns every mistake into InvalidInputError(field)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    export_name: str = Field(min_length=1, max_length=255)
+    export_type: ExportType
+    format: ExportFormat
+    columns: list[str] | None = None
+    filters: dict[str, Any] = Field(default_factory=dict)
+    recipients: list[str] = Field(default_factory=list)
+    options: ExportOptions = Field(default_factory=ExportOptions)
+
+    @field_validator("export_name")
+    @classmethod
+    def _printable_name(cls, value: str) -> str:
+        if not value.strip() or any(ord(character) < 32 for character in value):
+            raise ValueError("must be printable text")
+        return value.strip()
+
+    @classmethod
+    def validated(cls, data: dict[str, Any]) -> "ExportRequest":
+        """Parse and check a request, including its columns and filters against the catalog."""
+        try:
+            request = cls.model_validate(data)
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or "body"
+            raise InvalidInputError(field, first["msg"].removeprefix("Value error, ")) from None
+        build_query(
+            request.export_type, dialect=SourceKind.DUCKDB, columns=request.columns, filters=request.filters
+        )
+        return request.model_copy(update={"recipients": normalized_recipients(request.recipients)})
+
+
+def normalized_recipients(values: list[str]) -> list[str]:
+    """Distinct, normalised addresses; a bad one is an error naming `recipients[i]`."""
+    normalized: dict[str, None] = {}
+    for index, value in enumerate(values):
+        try:
+            normalized[validate_email(value, check_deliverability=False).normalized] = None
+        except EmailNotValidError as error:
+            raise InvalidInputError(f"recipients[{index}]", f"not a valid email address: {error}") from None
+    if len(normalized) > MAX_RECIPIENTS:
+        raise InvalidInputError("recipients", f"at most {MAX_RECIPIENTS} distinct recipients")
+    return list(normalized)
+
+
+def create_export(
+    session: Session,
+    request: ExportRequest,
+    owner: User,
+    *,
+    priority: ExportPriority = ExportPriority.NORMAL,
+    retry_of: uuid.UUID | None = None,
+    schedule_id: uuid.UUID | None = None,
+    idempotency_key: str | None = None,
+) -> DataExport:
+    """Store a pending export row for `owner`, with its audit entry (caller commits)."""
+    row = DataExport(
+        export_name=request.export_name,
+        export_type=request.export_type.value,
+        format=request.format.value,
+        columns=request.columns or [],
+        filters=request.filters,
+        recipients=request.recipients,
+        options=request.options.model_dump(by_alias=True, exclude_defaults=True),
+        created_by=owner.id,
+        priority=priority.value,
+        retry_of=retry_of,
+        schedule_id=schedule_id,
+        idempotency_key=idempotency_key,
+    )
+    session.add(row)
+    session.flush()
+    audit(
+        session,
+        "export_created",
+        row.id,
+        {"export_type": row.export_type, "format": row.format},
+        user_id=owner.id,
+    )
+    return row
