@@ -90,11 +90,11 @@ def run(
     if row.status != ExportStatus.COMPLETED:
         errors.print(f"[red]export {row.status}:[/red] {row.error_message}")
         raise typer.Exit(EXIT_FAILURE)
-    console.print(f"file:     {row.file_path}")
-    console.print(f"rows:     {row.record_count:,}")
-    console.print(f"bytes:    {row.file_size:,}")
-    console.print(f"sha256:   {row.checksum_sha256}")
-    console.print(f"expires:  {row.expires_at:%Y-%m-%d %H:%M} UTC")
+    typer.echo(f"file:     {row.file_path}")
+    typer.echo(f"rows:     {row.record_count:,}")
+    typer.echo(f"bytes:    {row.file_size:,}")
+    typer.echo(f"sha256:   {row.checksum_sha256}")
+    typer.echo(f"expires:  {row.expires_at:%Y-%m-%d %H:%M} UTC")
     if row.notification_error:
         errors.print(f"[yellow]email not sent:[/yellow] {row.notification_error}")
 

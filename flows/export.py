@@ -144,9 +144,15 @@ def upload(job: ExportJob, rendered: Rendered, progress: ProgressReporter) -> St
     return stored
 
 
+@dataclass(frozen=True)
+class Recorded:
+    rows: int
+    expires_at: datetime
+
+
 @task(**RETRIES)
-def record(job: ExportJob, stored: StoredObject, staged_path: Path, progress: ProgressReporter) -> datetime:
-    """Mark the export completed and publish the run's summary; return when the file expires."""
+def record(job: ExportJob, stored: StoredObject, staged_path: Path, progress: ProgressReporter) -> Recorded:
+    """Mark the export completed and publish the run's summary."""
     progress.report(100, "completed", force=True)
     rows = StagedRows.open(staged_path).total_rows
     result = RunResult(rows, stored.size, stored.sha256, stored.key, stored.location)
@@ -158,13 +164,15 @@ def record(job: ExportJob, stored: StoredObject, staged_path: Path, progress: Pr
     create_markdown_artifact(
         _summary_markdown(job, result, expires_at), key="export-summary", description="export summary"
     )
-    return expires_at
+    return Recorded(rows, expires_at)
 
 
 @task(**RETRIES)
-def notify(job: ExportJob, stored: StoredObject, rendered: Rendered) -> None:
+def notify(job: ExportJob, stored: StoredObject, rendered: Rendered, recorded: Recorded) -> None:
     """Tell the recipients the file is ready (attached when small)."""
-    send_export_ready(get_settings(), job, stored, rendered.path)
+    send_export_ready(
+        get_settings(), job, stored, rendered.path, rows=recorded.rows, expires_at=recorded.expires_at
+    )
 
 
 def _on_crashed(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
@@ -185,9 +193,9 @@ def export(export_id: uuid.UUID) -> dict[str, Any] | State[Any]:
         staged = extract(job, workdir, progress)
         rendered = render(job, staged, workdir, progress)
         stored = upload(job, rendered, progress)
-        expires_at = record(job, stored, staged, progress)
-        _notify_without_failing(job, lambda: notify(job, stored, rendered))
-        return {"export_id": str(job.id), "key": stored.key, "bytes": stored.size, "expires": str(expires_at)}
+        recorded = record(job, stored, staged, progress)
+        _notify_without_failing(job, lambda: notify(job, stored, rendered, recorded))
+        return {"export_id": str(job.id), "key": stored.key, "rows": recorded.rows, "bytes": stored.size}
     except ExportCancelled as cancelled:
         cancel_export(app_sessions(), export_id, str(cancelled))
         return Cancelled(message=str(cancelled))

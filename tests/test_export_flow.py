@@ -5,13 +5,15 @@ SQLite or PostgreSQL (each test runs on both), the warehouse a real DuckDB or Po
 storage a local folder, email the outbox folder. Nothing is mocked.
 """
 
-import email
 import hashlib
 import socket
 import threading
 import time
 import uuid
 from datetime import timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from prefect.client.schemas.filters import (
     TaskRunFilterFlowRunId,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.states import Cancelling
+from prefect.states import Cancelling, Crashed
 from sqlalchemy import select
 
 from flows.db import app_sessions, transaction
@@ -83,8 +85,15 @@ def audit_actions(export_id: uuid.UUID) -> list[str]:
         return list(session.scalars(query))
 
 
-def outbox_messages(home: Path) -> list[email.message.Message]:
-    return [email.message_from_bytes(path.read_bytes()) for path in sorted((home / "outbox").glob("*.eml"))]
+def outbox_messages(home: Path) -> list[EmailMessage]:
+    parse = BytesParser(policy=policy.default).parsebytes
+    return [parse(path.read_bytes()) for path in sorted((home / "outbox").glob("*.eml"))]
+
+
+def body_of(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
 
 
 def artifacts_of(flow_run_id: uuid.UUID, kind: str) -> list[Any]:
@@ -140,7 +149,7 @@ def test_an_export_completes_with_file_statistics_audit_artifacts_and_email(
 
     (message,) = outbox_messages(exportflow_env)
     assert message["To"] == "ops@example.com"
-    assert f"/api/v1/exports/{export_id}/download" in message.as_string()
+    assert f"/api/v1/exports/{export_id}/download" in body_of(message)
 
 
 def test_a_postgresql_warehouse_exports_the_same_rows(
@@ -183,7 +192,7 @@ def test_a_terminal_error_fails_at_once_with_an_actionable_message(exportflow_en
     assert task_run_counts(row.flow_run_id)["extract"] == 1
     assert staging_is_empty(exportflow_env)
     (message,) = outbox_messages(exportflow_env)
-    assert "filters.colour" in message.as_string()
+    assert "filters.colour" in body_of(message)
 
 
 def test_a_role_that_may_not_export_the_type_is_refused(exportflow_env: Path) -> None:
@@ -257,7 +266,7 @@ def big_warehouse_env(
 
 @pytest.mark.slow
 def test_progress_is_observed_from_outside_and_never_decreases(big_warehouse_env: Path) -> None:
-    export_id = submit(format="pdf", filters={"region": "EMEA", "channel": "store"})
+    export_id = submit(format="pdf", filters={"channel": "store"})
     with Watcher(export_id) as watcher:
         assert export(export_id, return_state=True).is_completed()
     assert watcher.seen == sorted(watcher.seen)
@@ -297,7 +306,7 @@ def test_the_crash_hook_fails_the_row_and_removes_its_work_files(exportflow_env:
     leftover.write_bytes(b"partial")
 
     flow_run = FlowRun(flow_id=uuid.uuid4(), parameters={"export_id": str(export_id)})
-    _on_crashed(export, flow_run, flow_run.state)  # as Prefect calls it in the runner
+    _on_crashed(export, flow_run, Crashed())  # as Prefect calls it in the runner
 
     row = row_of(export_id)
     assert row.status == ExportStatus.FAILED
