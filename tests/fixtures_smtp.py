@@ -52,10 +52,12 @@ class Received:
 
 @dataclass
 class RecordingHandler:
-    """aiosmtpd handler keeping what it accepts; set `data_reply` or `rcpt_replies` to refuse instead."""
+    """aiosmtpd handler keeping what it accepts; set `data_reply` or `rcpt_replies` to refuse instead,
+    or queue `data_replies_once` to refuse the next messages one reply each, then accept again."""
 
     received: list[Received] = field(default_factory=list)
     data_reply: str | None = None
+    data_replies_once: list[str] = field(default_factory=list)
     rcpt_replies: dict[str, str] = field(default_factory=dict)
 
     async def handle_RCPT(
@@ -67,6 +69,8 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.data_replies_once:
+            return self.data_replies_once.pop(0)
         if self.data_reply:
             return self.data_reply
         message = BytesParser(policy=policy.default).parsebytes(envelope.original_content)
@@ -79,6 +83,7 @@ class RecordingHandler:
     def reset(self) -> None:
         self.received.clear()
         self.data_reply = None
+        self.data_replies_once.clear()
         self.rcpt_replies.clear()
 
 

@@ -15,7 +15,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -39,6 +39,11 @@ from flows.sources import Source
 from flows.submission import ExportRequest, create_export
 from flows.warehouse import generate_demo_data
 
+if TYPE_CHECKING:
+    from tests.fixtures_s3 import FaultProxy
+    from tests.fixtures_smtp import SmtpServer
+
+pytest_plugins = ["tests.fixtures_s3", "tests.fixtures_smtp"]
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
@@ -314,3 +319,77 @@ def test_the_crash_hook_fails_the_row_and_removes_its_work_files(exportflow_env:
     assert not leftover.exists()
     (statistic,) = statistics_of(export_id)
     assert not statistic.success
+
+
+@pytest.fixture
+def smtp_env(
+    exportflow_env: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: "SmtpServer"
+) -> "SmtpServer":
+    """The flow's email going to a real SMTP server on loopback."""
+    monkeypatch.setenv("EXPORTFLOW_SMTP_HOST", smtp_server.host)
+    monkeypatch.setenv("EXPORTFLOW_SMTP_PORT", str(smtp_server.port))
+    get_settings.cache_clear()
+    return smtp_server
+
+
+@pytest.mark.slow
+def test_a_transient_smtp_refusal_is_retried_then_delivered(smtp_env: "SmtpServer") -> None:
+    smtp_env.handler.data_replies_once.append("451 4.3.0 Mailbox busy, try again later")
+    export_id = submit(recipients=["ops@example.com"])
+    assert export(export_id, return_state=True).is_completed()
+
+    row = row_of(export_id)
+    assert row.notification_error is None
+    (received,) = smtp_env.received
+    assert received.rcpt_tos == ["ops@example.com"]
+    assert row.flow_run_id is not None
+    assert task_run_counts(row.flow_run_id)["notify"] == 2
+
+
+def test_a_permanent_smtp_refusal_is_recorded_not_fatal(smtp_env: "SmtpServer") -> None:
+    smtp_env.handler.data_reply = "554 5.7.1 Message rejected"
+    export_id = submit(recipients=["ops@example.com"])
+    assert export(export_id, return_state=True).is_completed()
+    row = row_of(export_id)
+    assert row.status == ExportStatus.COMPLETED
+    assert row.notification_error is not None
+    assert "554" in row.notification_error
+    assert audit_actions(export_id)[-1] == "export_notification_failed"
+
+
+@pytest.fixture
+def s3_env(
+    exportflow_env: Path, monkeypatch: pytest.MonkeyPatch, s3_bucket: str, s3_proxy: "FaultProxy"
+) -> "FaultProxy":
+    """The flow storing on a real S3-compatible server (moto) behind a proxy that can fail for real."""
+    monkeypatch.setenv("EXPORTFLOW_STORAGE_URL", f"s3://{s3_bucket}/files")
+    monkeypatch.setenv("EXPORTFLOW_S3_ENDPOINT_URL", s3_proxy.endpoint)
+    get_settings.cache_clear()
+    return s3_proxy
+
+
+def test_an_export_is_stored_on_s3(s3_env: "FaultProxy", s3_admin: Any, s3_bucket: str) -> None:
+    export_id = submit(format="parquet")
+    assert export(export_id, return_state=True).is_completed()
+    row = row_of(export_id)
+    assert row.file_path == f"s3://{s3_bucket}/files/{row.storage_key}"
+    assert hashlib.sha256(s3_admin.cat_file(row.file_path)).hexdigest() == row.checksum_sha256
+
+
+@pytest.mark.slow
+def test_storage_failing_mid_upload_fails_the_row_and_leaves_no_file(
+    s3_env: "FaultProxy", s3_admin: Any, s3_bucket: str
+) -> None:
+    s3_env.answer(503, "SlowDown")
+    export_id = submit(format="csv")
+    assert export(export_id, return_state=True).is_failed()
+
+    row = row_of(export_id)
+    assert row.status == ExportStatus.FAILED
+    assert row.storage_key is None
+    assert row.error_message is not None
+    assert "503" in row.error_message or "SlowDown" in row.error_message
+    assert row.flow_run_id is not None
+    assert task_run_counts(row.flow_run_id)["upload"] == 4
+    s3_env.restore()
+    assert s3_admin.find(f"{s3_bucket}/files/exports") == []
