@@ -1,5 +1,6 @@
 """The warehouse a source URL names: a DuckDB file or a PostgreSQL database, and connections to it."""
 
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,12 +46,20 @@ def parse_source(url: str) -> Source:
     return Source(SourceKind.DUCKDB, str(Path(url).expanduser().resolve()))
 
 
+DUCKDB_MEMORY_LIMIT = "512MB"
+"""What one DuckDB query may hold in memory; a bigger sort (ORDER BY of millions of rows) spills
+to a temporary folder instead of growing the process."""
+
+
 @contextmanager
 def duckdb_connection(source: Source, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB connection in UTC, closed on exit."""
+    """A DuckDB connection in UTC with bounded memory and no progress bar, closed on exit."""
     connection = duckdb.connect(str(source.duckdb_path), read_only=read_only)
     try:
         connection.execute("SET TimeZone = 'UTC'")
+        connection.execute("SET enable_progress_bar = false")
+        connection.execute("SET memory_limit = ?", [DUCKDB_MEMORY_LIMIT])
+        connection.execute("SET temp_directory = ?", [str(Path(tempfile.gettempdir()) / "exportflow-duckdb")])
         yield connection
     finally:
         connection.close()

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import yaml
-from prefect.flows import load_flow_from_entrypoint
+from prefect.flows import Flow, load_flow_from_entrypoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -12,7 +12,7 @@ def test_every_entrypoint_loads_the_named_flow() -> None:
     config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     for deployment in config["deployments"]:
         path, _, function = deployment["entrypoint"].partition(":")
-        loaded = load_flow_from_entrypoint(f"{ROOT / path}:{function}")
+        loaded: Flow[..., object] = load_flow_from_entrypoint(f"{ROOT / path}:{function}")
         assert loaded.name == deployment["name"]
 
 

@@ -1,0 +1,457 @@
+"""Time exportflow's renderers against an anchor engine writing the same query, format by format.
+
+    uv run python benchmarks/formats.py [--rows N] [--postgres-rows N] [--slow-rows N]
+        [--formats csv,json,parquet,excel,pdf] [--repeat N] [--rss-check]
+
+Each case builds the catalog query for a 12-column selection of the sales type on a demo
+warehouse (flows.warehouse, generated in a temporary folder; PostgreSQL cases in a database the
+script creates and drops) and measures, each run in a fresh process so its peak RSS is its own:
+
+- exportflow: stage (build_query + stream_batches + write_staged to an Arrow IPC file) and render
+  (the format's renderer reading the staged file), as the export flow does;
+- render only: the renderer again, from that staged file;
+- the anchor: the same query written straight to the format by a reference engine.
+
+Rates are rows per second of the best of --repeat runs; ratio = exportflow / anchor, so 0.8 means
+exportflow takes 1.25 times as long. --rss-check instead exports CSV at --rows and at ten times
+--rows and compares the two peaks (target: within 1.2 times, and under 500 MB).
+"""
+
+import argparse
+import importlib.util
+import multiprocessing
+import os
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pyarrow as pa
+from demo_data import _scratch_database
+
+from flows.domain import ExportFormat, ExportType
+from flows.extract_query import stream_batches
+from flows.query import ExportQuery, build_query
+from flows.render import RenderOptions, renderer_for
+from flows.sources import Source, SourceKind, duckdb_connection, parse_source, postgres_connection
+from flows.staging import StagedRows, write_staged
+from flows.warehouse import generate_demo_data
+
+COLUMNS = (
+    "sale_id",
+    "order_number",
+    "sold_at",
+    "sale_date",
+    "customer_name",
+    "product_name",
+    "category",
+    "region",
+    "channel",
+    "quantity",
+    "total_amount",
+    "margin_percent",
+)
+"""Every value type of the catalog but boolean (sales has none): the issue's 12-column table."""
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+RSS_TARGET_RATIO = 1.2
+RSS_TARGET_MB = 500
+PDF_ROWS_PER_PAGE = 60
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One measurement's inputs; picklable, for the fresh process that runs it."""
+
+    export_format: ExportFormat
+    source_url: str
+    staged: Path
+    output: Path
+
+    @property
+    def source(self) -> Source:
+        return parse_source(self.source_url)
+
+    def query(self) -> ExportQuery:
+        return build_query(ExportType.SALES, dialect=self.source.kind, columns=list(COLUMNS))
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one measurement took: seconds of work (process start-up excluded) and peak RSS."""
+
+    seconds: float
+    peak_rss_mb: float
+    stage_seconds: float = 0.0
+
+
+# Measurements, each run in a fresh process
+
+
+def measure_export(job: Job) -> Run:
+    """exportflow's path: stage the query's rows, then render them."""
+    started = time.perf_counter()
+    query = job.query()
+    write_staged(stream_batches(job.source, query), query.arrow_schema, job.staged)
+    staged = time.perf_counter()
+    _render(job)
+    return Run(time.perf_counter() - started, _peak_rss_mb(), stage_seconds=staged - started)
+
+
+def measure_render(job: Job) -> Run:
+    """The renderer alone, from the file measure_export staged."""
+    started = time.perf_counter()
+    _render(job)
+    return Run(time.perf_counter() - started, _peak_rss_mb())
+
+
+def measure_anchor(anchor: Callable[[Job], None], job: Job) -> Run:
+    started = time.perf_counter()
+    anchor(job)
+    return Run(time.perf_counter() - started, _peak_rss_mb())
+
+
+def generate_warehouse(source_url: str, rows: int) -> None:
+    generate_demo_data(parse_source(source_url), rows=rows)
+
+
+def _render(job: Job) -> None:
+    options = RenderOptions(title="Sales benchmark", export_type=ExportType.SALES.value)
+    renderer_for(job.export_format).render(StagedRows.open(job.staged), job.output, options)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def in_fresh_process(function: Callable[..., T], *args: object) -> T:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_silence_stdout) as pool:
+        return pool.submit(function, *args).result()
+
+
+def _silence_stdout() -> None:
+    """DuckDB draws progress bars on stdout during long queries; results come back pickled."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+# Anchors: the same query written by a reference engine
+
+
+def duckdb_copy(job: Job, copy_options: str) -> None:
+    query = job.query()
+    with duckdb_connection(job.source, read_only=True) as connection:
+        connection.execute("SET enable_progress_bar = false")
+        connection.execute(f"COPY ({query.sql}) TO ? ({copy_options})", [*query.params, str(job.output)])
+
+
+def duckdb_csv(job: Job) -> None:
+    duckdb_copy(job, "FORMAT csv, HEADER true")
+
+
+def duckdb_json(job: Job) -> None:
+    duckdb_copy(job, "FORMAT json, ARRAY true")
+
+
+def duckdb_parquet(job: Job) -> None:
+    duckdb_copy(job, "FORMAT parquet, COMPRESSION zstd")
+
+
+def postgres_csv(job: Job) -> None:
+    query = job.query()
+    with (
+        postgres_connection(job.source) as connection,
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY ({query.sql}) TO STDOUT (FORMAT csv, HEADER true)", query.params) as copy,
+        job.output.open("wb") as target,
+    ):
+        for block in copy:
+            target.write(block)
+
+
+def _query_batches(job: Job) -> Iterator[pa.RecordBatch]:
+    """The query's rows from DuckDB, decimals as doubles and timestamps naive (UTC), as the
+    Python spreadsheet writers take them."""
+    query = job.query()
+    with duckdb_connection(job.source, read_only=True) as connection:
+        relation = connection.sql(query.sql, params=list(query.params))
+        with relation.to_arrow_reader(50_000) as reader:
+            for batch in reader:
+                columns = [
+                    column.cast(pa.float64())
+                    if pa.types.is_decimal(column.type)
+                    else column.cast(pa.timestamp("us"))
+                    if pa.types.is_timestamp(column.type)
+                    else column
+                    for column in batch.columns
+                ]
+                yield pa.record_batch(columns, names=batch.schema.names)
+
+
+def xlsxwriter_constant_memory(job: Job) -> None:
+    """Plain xlsxwriter, row by row, in constant_memory mode (typed cells, no styling)."""
+    import xlsxwriter
+
+    options = {"constant_memory": True, "default_date_format": "yyyy-mm-dd", "strings_to_formulas": False}
+    with xlsxwriter.Workbook(str(job.output), options) as workbook:
+        sheet = workbook.add_worksheet("Data")
+        sheet.write_row(0, 0, COLUMNS)
+        row = 1
+        for batch in _query_batches(job):
+            for values in zip(*(column.to_pylist() for column in batch.columns), strict=True):
+                sheet.write_row(row, 0, values)
+                row += 1
+
+
+def rustpy_xlsxwriter(job: Job) -> None:
+    """The fastest typed XLSX writer found installable: rust_xlsxwriter through rustpy-xlsxwriter."""
+    import rustpy_xlsxwriter
+
+    batches = _query_batches(job)
+    first = next(batches)
+    reader = pa.RecordBatchReader.from_batches(first.schema, (first, *batches))
+    rustpy_xlsxwriter.write_worksheet(
+        reader, str(job.output), sheet_name="Data", freeze_row=1, autofilter=True, bold_headers=True
+    )
+
+
+def reportlab_canvas(job: Job) -> None:
+    """reportlab's canvas drawing each page's rows as one text object."""
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.pdfgen import canvas
+
+    pdf = canvas.Canvas(str(job.output), pagesize=landscape(A4))
+    page: list[str] = []
+
+    def draw(lines: Sequence[str]) -> None:
+        text = pdf.beginText(20, landscape(A4)[1] - 30)
+        text.setFont("Helvetica", 7)
+        for line in (" | ".join(COLUMNS), *lines):
+            text.textLine(line)
+        pdf.drawText(text)
+        pdf.showPage()
+
+    for batch in _query_batches(job):
+        for values in zip(*(column.to_pylist() for column in batch.columns), strict=True):
+            page.append(" | ".join("" if value is None else str(value)[:40] for value in values))
+            if len(page) == PDF_ROWS_PER_PAGE:
+                draw(page)
+                page.clear()
+    if page:
+        draw(page)
+    pdf.save()
+
+
+# Cases
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the table: a format on a source against one anchor, with the issue's target."""
+
+    export_format: ExportFormat
+    source: SourceKind
+    anchor_name: str
+    anchor: Callable[[Job], None]
+    target: float
+    rows_option: str
+    needs: tuple[str, ...] = ()
+    """Modules that must be importable (renderers being written, optional anchor libraries)."""
+
+    def missing(self) -> list[str]:
+        modules = [renderer_module(self.export_format), *self.needs]
+        return [name for name in modules if importlib.util.find_spec(name) is None]
+
+
+def renderer_module(export_format: ExportFormat) -> str:
+    return f"flows.render.{ExportFormat(export_format).value}"
+
+
+CASES = (
+    Case(ExportFormat.CSV, SourceKind.DUCKDB, "DuckDB COPY csv", duckdb_csv, 0.8, "rows"),
+    Case(
+        ExportFormat.CSV,
+        SourceKind.POSTGRESQL,
+        "PostgreSQL COPY TO STDOUT",
+        postgres_csv,
+        0.8,
+        "postgres_rows",
+    ),
+    Case(ExportFormat.JSON, SourceKind.DUCKDB, "DuckDB COPY json array", duckdb_json, 0.7, "rows"),
+    Case(ExportFormat.PARQUET, SourceKind.DUCKDB, "DuckDB COPY parquet zstd", duckdb_parquet, 0.8, "rows"),
+    Case(
+        ExportFormat.EXCEL,
+        SourceKind.DUCKDB,
+        "rustpy-xlsxwriter",
+        rustpy_xlsxwriter,
+        0.7,
+        "slow_rows",
+        needs=("rustpy_xlsxwriter",),
+    ),
+    Case(
+        ExportFormat.EXCEL,
+        SourceKind.DUCKDB,
+        "xlsxwriter constant_memory",
+        xlsxwriter_constant_memory,
+        5.0,
+        "slow_rows",
+    ),
+    Case(ExportFormat.PDF, SourceKind.DUCKDB, "reportlab canvas", reportlab_canvas, 0.8, "slow_rows"),
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    case: Case
+    rows: int
+    export: Run
+    render: Run
+    anchor: Run
+
+    def rate(self, run: Run) -> float:
+        return self.rows / run.seconds
+
+
+# Running the cases
+
+
+class Warehouses:
+    """Demo warehouses made on first use, one per source kind and row count."""
+
+    def __init__(self, folder: Path, stack: ExitStack, postgres_url: str) -> None:
+        self._folder = folder
+        self._stack = stack
+        self._postgres_url = postgres_url
+        self._made: dict[tuple[SourceKind, int], str] = {}
+
+    def url(self, kind: SourceKind, rows: int) -> str:
+        if (kind, rows) not in self._made:
+            if kind is SourceKind.DUCKDB:
+                url = str(self._folder / f"warehouse-{rows}.duckdb")
+            else:
+                url = self._stack.enter_context(_scratch_database(self._postgres_url))
+            print(f"generating a {kind} demo warehouse of {rows:,} sales rows", flush=True)
+            in_fresh_process(generate_warehouse, url, rows)
+            self._made[kind, rows] = url
+        return self._made[kind, rows]
+
+
+def run_case(case: Case, source_url: str, rows: int, folder: Path, repeat: int) -> Result:
+    name = f"{case.export_format}-{case.source}-{rows}"
+    extension = renderer_for(case.export_format).EXTENSION
+    job = Job(case.export_format, source_url, folder / f"{name}.arrow", folder / f"{name}.{extension}")
+    anchor_job = Job(case.export_format, source_url, job.staged, folder / f"{name}-anchor.{extension}")
+    runs: dict[str, list[Run]] = {"export": [], "render": [], "anchor": []}
+    for _ in range(repeat):
+        runs["export"].append(in_fresh_process(measure_export, job))
+        runs["render"].append(in_fresh_process(measure_render, job))
+        runs["anchor"].append(in_fresh_process(measure_anchor, case.anchor, anchor_job))
+    for path in (job.staged, job.output, anchor_job.output):
+        path.unlink(missing_ok=True)
+    best = {kind: _best(measured) for kind, measured in runs.items()}
+    return Result(case, rows, best["export"], best["render"], best["anchor"])
+
+
+def _best(runs: Sequence[Run]) -> Run:
+    """The fastest run's times, with the highest peak RSS of all runs."""
+    fastest = min(runs, key=lambda run: run.seconds)
+    return Run(fastest.seconds, max(run.peak_rss_mb for run in runs), fastest.stage_seconds)
+
+
+def print_table(results: Sequence[Result]) -> None:
+    header = (
+        "| format | source | rows | rows/s | anchor | anchor rows/s | ratio (target) | "
+        "render-only rows/s | render ratio | stage s | peak RSS MB: export, render only, anchor |"
+    )
+    print(header)
+    print("|" + "---|" * header.count(" | ") + "---|")
+    for result in results:
+        case = result.case
+        ratio = result.anchor.seconds / result.export.seconds
+        render_ratio = result.anchor.seconds / result.render.seconds
+        verdict = "met" if ratio >= case.target else "missed"
+        print(
+            f"| {case.export_format} | {case.source} | {result.rows:,} | {result.rate(result.export):,.0f} "
+            f"| {case.anchor_name} | {result.rate(result.anchor):,.0f} "
+            f"| {ratio:.2f} (≥ {case.target:g}: {verdict}) | {result.rate(result.render):,.0f} "
+            f"| {render_ratio:.2f} | {result.export.stage_seconds:.2f} "
+            f"| {result.export.peak_rss_mb:,.0f}, {result.render.peak_rss_mb:,.0f}, "
+            f"{result.anchor.peak_rss_mb:,.0f} |"
+        )
+
+
+def rss_check(warehouses: Warehouses, rows: int, folder: Path) -> None:
+    """CSV from DuckDB at `rows` and ten times as many: peak RSS should not grow with the rows."""
+    peaks: dict[str, list[float]] = {"export (stage + render)": [], "render only": []}
+    for count in (rows, 10 * rows):
+        url = warehouses.url(SourceKind.DUCKDB, count)
+        job = Job(ExportFormat.CSV, url, folder / f"rss-{count}.arrow", folder / f"rss-{count}.csv")
+        export = in_fresh_process(measure_export, job)
+        render = in_fresh_process(measure_render, job)
+        for path in (job.staged, job.output, Path(url)):
+            path.unlink()
+        print(
+            f"CSV, {count:,} rows: export {count / export.seconds:,.0f} rows/s "
+            f"(staging {export.stage_seconds:.1f} s), peak RSS {export.peak_rss_mb:,.0f} MB; "
+            f"render only {count / render.seconds:,.0f} rows/s, "
+            f"peak RSS {render.peak_rss_mb:,.0f} MB",
+            flush=True,
+        )
+        peaks["export (stage + render)"].append(export.peak_rss_mb)
+        peaks["render only"].append(render.peak_rss_mb)
+    for name, (small, large) in peaks.items():
+        verdict = "met" if large / small <= RSS_TARGET_RATIO and large < RSS_TARGET_MB else "missed"
+        print(
+            f"{name}: peak RSS {large:,.0f} MB at {10 * rows:,} rows / {small:,.0f} MB at {rows:,} rows "
+            f"= {large / small:.2f} (target ≤ {RSS_TARGET_RATIO} and under {RSS_TARGET_MB} MB: {verdict})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="sales rows for CSV, JSON and Parquet")
+    parser.add_argument("--postgres-rows", type=int, default=200_000, help="sales rows on PostgreSQL")
+    parser.add_argument("--slow-rows", type=int, default=50_000, help="sales rows for Excel and PDF")
+    parser.add_argument("--formats", default=",".join(ExportFormat), help="comma-separated formats")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best counts")
+    parser.add_argument("--postgres-url", default=POSTGRES_URL, help="a database of the server to use")
+    parser.add_argument(
+        "--rss-check", action="store_true", help="only compare CSV peak RSS at N and 10N rows"
+    )
+    args = parser.parse_args()
+    formats = {ExportFormat(name.strip()) for name in args.formats.split(",")}
+
+    with tempfile.TemporaryDirectory(prefix="exportflow-bench-") as name, ExitStack() as stack:
+        folder = Path(name)
+        warehouses = Warehouses(folder, stack, args.postgres_url)
+        if args.rss_check:
+            rss_check(warehouses, args.rows, folder)
+            return
+        results = []
+        for case in CASES:
+            if case.export_format not in formats:
+                continue
+            missing = case.missing()
+            if missing:
+                print(
+                    f"skipped {case.export_format} against {case.anchor_name}: no module {', '.join(missing)}"
+                )
+                continue
+            rows = getattr(args, case.rows_option)
+            print(f"measuring {case.export_format} on {case.source} against {case.anchor_name}", flush=True)
+            try:
+                results.append(run_case(case, warehouses.url(case.source, rows), rows, folder, args.repeat))
+            except Exception as error:  # a renderer still being written must not stop the others
+                print(f"failed {case.export_format} against {case.anchor_name}: {error!r}")
+    print_table(results)
+
+
+if __name__ == "__main__":
+    main()
