@@ -10,14 +10,11 @@ what generating realistic rows costs over writing rows at all on this machine.
 import argparse
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import psycopg
-from psycopg import sql
+from common import scratch_database
 
 from flows.sources import parse_source
 from flows.warehouse import DemoDataReport, generate_demo_data
@@ -42,7 +39,7 @@ def main() -> None:
     _print("DuckDB", report, baseline)
 
     if args.postgres_rows > 0:
-        with _scratch_database(args.postgres_url) as url:
+        with scratch_database(args.postgres_url) as url:
             report = generate_demo_data(parse_source(url), rows=args.postgres_rows)
             baseline = _postgres_baseline(url, report.total_rows)
         _print("PostgreSQL", report, baseline)
@@ -64,18 +61,6 @@ def _postgres_baseline(url: str, rows: int) -> float:
             "CREATE TABLE baseline AS SELECT * FROM generate_series(1, %(rows)s)", {"rows": rows}
         )
     return time.perf_counter() - started
-
-
-@contextmanager
-def _scratch_database(admin_url: str) -> Iterator[str]:
-    """A new database on the server of `admin_url`, dropped on exit; yields its URL."""
-    name = f"exportflow_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-        finally:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _print(engine: str, report: DemoDataReport, baseline: float) -> None:

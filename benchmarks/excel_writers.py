@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from common import SALES_COLUMNS
 
 from flows.catalog import DisplayFormat
 from flows.extract_query import stream_batches
@@ -33,20 +34,7 @@ from flows.sources import parse_source
 from flows.staging import StagedRows, write_staged
 from flows.warehouse import generate_demo_data
 
-COLUMNS = [
-    "sale_id",
-    "order_number",
-    "sold_at",
-    "sale_date",
-    "customer_name",
-    "product_name",
-    "category",
-    "region",
-    "quantity",
-    "unit_price",
-    "total_amount",
-    "margin_percent",
-]
+COLUMNS = list(SALES_COLUMNS)
 OURS = "exportflow"
 BASELINE = "xlsxwriter"
 NUMBER_FORMATS = {

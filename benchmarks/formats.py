@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pyarrow as pa
-from demo_data import _scratch_database
+from common import SALES_COLUMNS, scratch_database
 
 from flows.domain import ExportFormat, ExportType
 from flows.extract_query import stream_batches
@@ -43,21 +43,7 @@ from flows.sources import Source, SourceKind, duckdb_connection, parse_source, p
 from flows.staging import StagedRows, write_staged
 from flows.warehouse import generate_demo_data
 
-COLUMNS = (
-    "sale_id",
-    "order_number",
-    "sold_at",
-    "sale_date",
-    "customer_name",
-    "product_name",
-    "category",
-    "region",
-    "channel",
-    "quantity",
-    "total_amount",
-    "margin_percent",
-)
-"""Every value type of the catalog but boolean (sales has none): the issue's 12-column table."""
+COLUMNS = SALES_COLUMNS
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 RSS_TARGET_RATIO = 1.2
 RSS_TARGET_MB = 500
@@ -336,7 +322,7 @@ class Warehouses:
             if kind is SourceKind.DUCKDB:
                 url = str(self._folder / f"warehouse-{rows}.duckdb")
             else:
-                url = self._stack.enter_context(_scratch_database(self._postgres_url))
+                url = self._stack.enter_context(scratch_database(self._postgres_url))
             print(f"generating a {kind} demo warehouse of {rows:,} sales rows", flush=True)
             in_fresh_process(generate_warehouse, url, rows)
             self._made[kind, rows] = url

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import SALES_COLUMNS
 from reportlab import rl_config
 from reportlab.pdfgen.canvas import Canvas
 
@@ -33,20 +34,7 @@ from flows.sources import parse_source
 from flows.staging import StagedRows, write_staged
 from flows.warehouse import generate_demo_data
 
-COLUMNS = [
-    "order_number",
-    "sold_at",
-    "sale_date",
-    "customer_name",
-    "product_name",
-    "category",
-    "store_name",
-    "region",
-    "channel",
-    "quantity",
-    "total_amount",
-    "status",
-]
+COLUMNS = list(SALES_COLUMNS)
 ENGINES = ("renderer", "anchor")
 
 
