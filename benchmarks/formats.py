@@ -209,16 +209,19 @@ def rustpy_xlsxwriter(job: Job) -> None:
 
 
 def reportlab_canvas(job: Job) -> None:
-    """reportlab's canvas drawing each page's rows as one text object."""
+    """reportlab's canvas drawing each page's rows as one text object, in the renderer's font."""
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.pdfgen import canvas
 
+    from flows.render.pdf_layout import BODY_SIZE, FONT_NAME, font
+
+    font()
     pdf = canvas.Canvas(str(job.output), pagesize=landscape(A4))
     page: list[str] = []
 
     def draw(lines: Sequence[str]) -> None:
         text = pdf.beginText(20, landscape(A4)[1] - 30)
-        text.setFont("Helvetica", 7)
+        text.setFont(FONT_NAME, BODY_SIZE)
         for line in (" | ".join(COLUMNS), *lines):
             text.textLine(line)
         pdf.drawText(text)
