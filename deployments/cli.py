@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from deployments.cli_support import EXIT_USAGE, console, load_settings, usage_errors
+from deployments.cli_support import console, load_settings, usage_errors
 from deployments.export_cli import export_app
 from flows.settings import Settings
 
@@ -15,8 +15,6 @@ db_app = typer.Typer(help="App-database migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 app.add_typer(export_app, name="export")
-
-__all__ = ["EXIT_USAGE", "app"]
 
 
 @app.command()

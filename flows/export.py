@@ -77,6 +77,14 @@ RETRIES: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
+class Staged:
+    """The staged Arrow file of a run and how many rows it holds."""
+
+    path: Path
+    rows: int
+
+
+@dataclass(frozen=True)
 class Rendered:
     path: Path
     file_name: str
@@ -91,7 +99,7 @@ def start(export_id: uuid.UUID) -> ExportJob:
 
 
 @task(**RETRIES)
-def extract(job: ExportJob, workdir: Path, progress: ProgressReporter) -> Path:
+def extract(job: ExportJob, workdir: Path, progress: ProgressReporter) -> Staged:
     """Stream the export's query into a staged Arrow file; the rows are counted on the way."""
     source = parse_source(get_settings().source_url)
     query = build_query(job.export_type, dialect=source.kind, columns=job.columns, filters=job.filters)
@@ -107,13 +115,13 @@ def extract(job: ExportJob, workdir: Path, progress: ProgressReporter) -> Path:
 
     rows = write_staged(counted(stream_batches(source, query, STAGE_BATCH_ROWS)), query.arrow_schema, staged)
     progress.report(EXTRACT.end, f"extracted {rows:,} rows", force=True)
-    return staged
+    return Staged(staged, rows)
 
 
 @task(cache_policy=NO_CACHE)
-def render(job: ExportJob, staged_path: Path, workdir: Path, progress: ProgressReporter) -> Rendered:
+def render(job: ExportJob, staged: Staged, workdir: Path, progress: ProgressReporter) -> Rendered:
     """Render the staged rows to the export's format."""
-    total = StagedRows.open(staged_path).total_rows
+    total = staged.rows
 
     def rendered_so_far(rows: int) -> None:
         progress.report(RENDER.at(rows, total), f"rendered {rows:,} of {total:,} rows")
@@ -129,7 +137,7 @@ def render(job: ExportJob, staged_path: Path, workdir: Path, progress: ProgressR
         generated_at=generated_at,
     )
     target = workdir / file_name
-    renderer.render(StagedRows.open(staged_path, on_batch=rendered_so_far), target, options)
+    renderer.render(StagedRows.open(staged.path, on_batch=rendered_so_far), target, options)
     progress.report(RENDER.end, f"rendered {total:,} rows", force=True)
     return Rendered(target, file_name, renderer.MEDIA_TYPE)
 
@@ -151,11 +159,10 @@ class Recorded:
 
 
 @task(**RETRIES)
-def record(job: ExportJob, stored: StoredObject, staged_path: Path, progress: ProgressReporter) -> Recorded:
+def record(job: ExportJob, stored: StoredObject, staged: Staged, progress: ProgressReporter) -> Recorded:
     """Mark the export completed and publish the run's summary."""
     progress.report(100, "completed", force=True)
-    rows = StagedRows.open(staged_path).total_rows
-    result = RunResult(rows, stored.size, stored.sha256, stored.key, stored.location)
+    result = RunResult(staged.rows, stored.size, stored.sha256, stored.key, stored.location)
     try:
         expires_at = complete_export(app_sessions(), job, result, get_settings())
     except ExportCancelled:
@@ -164,7 +171,7 @@ def record(job: ExportJob, stored: StoredObject, staged_path: Path, progress: Pr
     create_markdown_artifact(
         _summary_markdown(job, result, expires_at), key="export-summary", description="export summary"
     )
-    return Recorded(rows, expires_at)
+    return Recorded(staged.rows, expires_at)
 
 
 @task(**RETRIES)

@@ -164,11 +164,9 @@ def prefect_api() -> Iterator[str]:
 
 
 @pytest.fixture
-def exportflow_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, duckdb_warehouse: Source
-) -> Iterator[Path]:
-    """EXPORTFLOW_* for code that reads the process settings (flows, CLI): this test's app database,
-    the session's DuckDB warehouse, and storage, staging and outbox under a fresh HOME."""
+def fresh_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """No EXPORTFLOW_* variable but EXPORTFLOW_HOME, an empty folder; the process settings and its
+    app-database engine are read anew before and after the test."""
     from flows.db import reset_app_sessions
     from flows.settings import get_settings
 
@@ -177,10 +175,19 @@ def exportflow_env(
             monkeypatch.delenv(name)
     home = tmp_path / "home"
     monkeypatch.setenv("EXPORTFLOW_HOME", str(home))
-    monkeypatch.setenv("EXPORTFLOW_DATABASE_URL", database_url)
-    monkeypatch.setenv("EXPORTFLOW_SOURCE_URL", str(duckdb_warehouse.duckdb_path))
     get_settings.cache_clear()
     reset_app_sessions()
     yield home
     get_settings.cache_clear()
     reset_app_sessions()
+
+
+@pytest.fixture
+def exportflow_env(
+    fresh_home: Path, monkeypatch: pytest.MonkeyPatch, database_url: str, duckdb_warehouse: Source
+) -> Path:
+    """EXPORTFLOW_* for code that reads the process settings (flows, CLI): this test's app database,
+    the session's DuckDB warehouse, and storage, staging and outbox under a fresh HOME."""
+    monkeypatch.setenv("EXPORTFLOW_DATABASE_URL", database_url)
+    monkeypatch.setenv("EXPORTFLOW_SOURCE_URL", str(duckdb_warehouse.duckdb_path))
+    return fresh_home

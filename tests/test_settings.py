@@ -9,27 +9,14 @@ from flows.errors import ConfigurationError
 from flows.settings import Settings, get_settings, mask_url_password
 
 
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No EXPORTFLOW_* variable but HOME, pointing at an empty folder."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("EXPORTFLOW_"):
-            monkeypatch.delenv(name)
-    home = tmp_path / "instance"
-    monkeypatch.setenv("EXPORTFLOW_HOME", str(home))
-    return home
-
-
-def test_every_embedded_default_lives_under_home(clean_env: Path) -> None:
+def test_every_embedded_default_lives_under_home(fresh_home: Path) -> None:
     settings = Settings()
-    assert settings.home == clean_env.resolve()
-    assert settings.database_url == f"sqlite:///{clean_env.resolve() / 'app.db'}"
-    assert settings.source_url == str(clean_env.resolve() / "warehouse.duckdb")
-    assert settings.storage_url == str(clean_env.resolve() / "exports")
-    assert settings.staging_dir == clean_env.resolve() / "staging"
-    assert settings.outbox_dir == clean_env.resolve() / "outbox"
+    assert settings.home == fresh_home.resolve()
+    assert settings.database_url == f"sqlite:///{fresh_home.resolve() / 'app.db'}"
+    assert settings.source_url == str(fresh_home.resolve() / "warehouse.duckdb")
+    assert settings.storage_url == str(fresh_home.resolve() / "exports")
+    assert settings.staging_dir == fresh_home.resolve() / "staging"
+    assert settings.outbox_dir == fresh_home.resolve() / "outbox"
     assert settings.retention_days == 7
 
 
@@ -38,7 +25,7 @@ def test_every_field_is_described() -> None:
     assert undescribed == []
 
 
-def test_development_secrets_are_generated_once_and_kept_private(clean_env: Path) -> None:
+def test_development_secrets_are_generated_once_and_kept_private(fresh_home: Path) -> None:
     first = Settings()
     second = Settings()
     assert len(first.jwt_secret.get_secret_value()) >= 48
@@ -46,21 +33,21 @@ def test_development_secrets_are_generated_once_and_kept_private(clean_env: Path
     assert first.signing_secret == second.signing_secret
     assert first.jwt_secret != first.signing_secret
     for name in ("jwt_secret", "signing_secret"):
-        mode = stat.S_IMODE((clean_env / "secrets" / name).stat().st_mode)
+        mode = stat.S_IMODE((fresh_home / "secrets" / name).stat().st_mode)
         assert mode == 0o600
 
 
 def test_production_refuses_to_start_without_secrets(
-    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+    fresh_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EXPORTFLOW_ENVIRONMENT", "production")
     monkeypatch.setenv("EXPORTFLOW_JWT_SECRET", "a-real-secret")
     with pytest.raises(ConfigurationError, match="EXPORTFLOW_SIGNING_SECRET"):
         Settings()
-    assert not (clean_env / "secrets").exists()
+    assert not (fresh_home / "secrets").exists()
 
 
-def test_production_with_secrets_starts(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_with_secrets_starts(fresh_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXPORTFLOW_ENVIRONMENT", "production")
     monkeypatch.setenv("EXPORTFLOW_JWT_SECRET", "jwt-from-vault")
     monkeypatch.setenv("EXPORTFLOW_SIGNING_SECRET", "signing-from-vault")
@@ -68,7 +55,7 @@ def test_production_with_secrets_starts(clean_env: Path, monkeypatch: pytest.Mon
     assert settings.jwt_secret.get_secret_value() == "jwt-from-vault"
 
 
-def test_rs256_needs_a_public_key(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rs256_needs_a_public_key(fresh_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXPORTFLOW_JWT_ALGORITHM", "RS256")
     get_settings.cache_clear()
     try:
@@ -78,13 +65,13 @@ def test_rs256_needs_a_public_key(clean_env: Path, monkeypatch: pytest.MonkeyPat
         get_settings.cache_clear()
 
 
-def test_invalid_values_are_refused(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invalid_values_are_refused(fresh_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXPORTFLOW_RETENTION_DAYS", "0")
     with pytest.raises(ValueError, match="retention_days"):
         Settings()
 
 
-def test_masked_hides_secrets_and_url_passwords(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_masked_hides_secrets_and_url_passwords(fresh_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXPORTFLOW_DATABASE_URL", "postgresql://app:hunter2@db.internal:5432/exportflow")
     monkeypatch.setenv("EXPORTFLOW_SMTP_PASSWORD", "smtp-pass")
     settings = Settings()
