@@ -184,6 +184,7 @@ class DataExport(Base):
         ForeignKey("export_schedules.id", ondelete="SET NULL")
     )
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
     checksum_sha256: Mapped[str | None] = mapped_column(String(64))
     storage_key: Mapped[str | None] = mapped_column(Text)
     heartbeat_at: Mapped[datetime | None]

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.audit import audit
+from flows.audit import SYSTEM, Actor, audit
 from flows.catalog import may_export
 from flows.db import transaction
 from flows.domain import ExportFormat, ExportStatus, ExportType, Role
@@ -148,12 +148,14 @@ def fail_export(sessions: sessionmaker[Session], export_id: uuid.UUID, message: 
     return _end(sessions, export_id, ExportStatus.FAILED, message)
 
 
-def cancel_export(sessions: sessionmaker[Session], export_id: uuid.UUID, reason: str) -> bool:
+def cancel_export(
+    sessions: sessionmaker[Session], export_id: uuid.UUID, reason: str, *, actor: Actor = SYSTEM
+) -> bool:
     """Mark a pending or processing export cancelled; False if it had already ended.
 
     A row the API already marked cancelled still gets its statistics and audit entry.
     """
-    return _end(sessions, export_id, ExportStatus.CANCELLED, reason)
+    return _end(sessions, export_id, ExportStatus.CANCELLED, reason, actor)
 
 
 def record_notification_error(sessions: sessionmaker[Session], export_id: uuid.UUID, message: str) -> None:
@@ -164,7 +166,13 @@ def record_notification_error(sessions: sessionmaker[Session], export_id: uuid.U
         audit(session, "export_notification_failed", row.id, {"error": message})
 
 
-def _end(sessions: sessionmaker[Session], export_id: uuid.UUID, status: ExportStatus, message: str) -> bool:
+def _end(
+    sessions: sessionmaker[Session],
+    export_id: uuid.UUID,
+    status: ExportStatus,
+    message: str,
+    actor: Actor = SYSTEM,
+) -> bool:
     with transaction(sessions) as session:
         row = session.get(DataExport, export_id, with_for_update=True)
         if row is None:
@@ -180,7 +188,7 @@ def _end(sessions: sessionmaker[Session], export_id: uuid.UUID, status: ExportSt
         row.completed_at = now
         row.heartbeat_at = now
         _statistics(session, row, success=False, error=message)
-        audit(session, f"export_{status}", row.id, {"error": message})
+        audit(session, f"export_{status}", row.id, {"error": message}, actor=actor)
         return True
 
 

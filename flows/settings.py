@@ -1,12 +1,13 @@
 """One settings object for every process, read from EXPORTFLOW_* variables and validated at start-up."""
 
+import ipaddress
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows.domain import ExportType
@@ -58,7 +59,7 @@ class Settings(BaseSettings):
         default=7, ge=1, le=3650, description="Days an export file is kept before cleanup expires it."
     )
     download_url_ttl_seconds: int = Field(
-        default=120, ge=10, le=3600, description="Lifetime of a signed download URL."
+        default=300, ge=10, le=3600, description="Lifetime of a signed download URL."
     )
     smtp_host: str = Field(
         default="",
@@ -109,6 +110,9 @@ class Settings(BaseSettings):
     rate_limit_window_seconds: int = Field(
         default=900, ge=1, description="Length of the rate-limit window (the seed's 15 minutes)."
     )
+    rate_limit_create_requests: int = Field(
+        default=20, ge=1, description="Exports one user may create or execute per rate-limit window."
+    )
     redis_url: str = Field(
         default="",
         description="Redis for rate limits shared by API replicas (redis://host:6379/0). Empty: in-process.",
@@ -120,6 +124,23 @@ class Settings(BaseSettings):
             "else a temporary local server."
         ),
     )
+    export_deployment: str = Field(
+        default="export/export", description="The Prefect deployment (flow/deployment) that runs exports."
+    )
+    dispatch_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the API retries starting exports that were stored while Prefect was down.",
+    )
+    api_host: str = Field(default="127.0.0.1", description="Address `exportflow api` listens on.")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port `exportflow api` listens on.")
+    trusted_proxies: list[str] = Field(
+        default=[],
+        description=(
+            'Addresses or networks (JSON list, e.g. ["10.0.0.0/8"]) of reverse proxies whose '
+            "X-Forwarded-For is believed; empty: the peer address is the client."
+        ),
+    )
     sensitive_export_types: list[ExportType] = Field(
         default=[ExportType.PAYROLL, ExportType.STAFF],
         description="Export types only super_admin and admin may export (JSON list).",
@@ -127,6 +148,13 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of exportflow's own loggers."
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            ipaddress.ip_network(value, strict=False)  # ValueError names the bad entry
+        return values
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> "Settings":

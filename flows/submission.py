@@ -7,7 +7,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.orm import Session
 
-from flows.audit import audit
+from flows.audit import Actor, audit
 from flows.domain import ExportFormat, ExportPriority, ExportType
 from flows.errors import InvalidInputError
 from flows.models import DataExport, User
@@ -75,8 +75,13 @@ def create_export(
     retry_of: uuid.UUID | None = None,
     schedule_id: uuid.UUID | None = None,
     idempotency_key: str | None = None,
+    idempotency_fingerprint: str | None = None,
+    actor: Actor | None = None,
 ) -> DataExport:
-    """Store a pending export row for `owner`, with its audit entry (caller commits)."""
+    """Store a pending export row for `owner`, with its audit entry (caller commits).
+
+    `actor` is who asked, when not the owner themselves (an admin retrying, a schedule firing).
+    """
     row = DataExport(
         export_name=request.export_name,
         export_type=request.export_type.value,
@@ -90,14 +95,12 @@ def create_export(
         retry_of=retry_of,
         schedule_id=schedule_id,
         idempotency_key=idempotency_key,
+        idempotency_fingerprint=idempotency_fingerprint,
     )
     session.add(row)
     session.flush()
-    audit(
-        session,
-        "export_created",
-        row.id,
-        {"export_type": row.export_type, "format": row.format},
-        user_id=owner.id,
-    )
+    details = {"export_type": row.export_type, "format": row.format, "priority": row.priority}
+    if retry_of is not None:
+        details["retry_of"] = str(retry_of)
+    audit(session, "export_created", row.id, details, actor=actor or Actor(owner.id))
     return row

@@ -1,0 +1,89 @@
+"""The FastAPI application: the seed's routes under /api/v1, thin over flows/ and Prefect."""
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import Services, parse_networks
+from api.errors import install_error_handlers
+from api.ratelimit import RateLimits
+from api.routes import analytics, downloads, exports, templates, types
+from api.run_states import RunStateCache
+from flows.db import make_engine, session_factory
+from flows.prefect_env import configure_prefect
+from flows.settings import Settings, get_settings
+
+logger = logging.getLogger("exportflow.api")
+
+API_PREFIX = "/api/v1"
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """An app on its own settings, engine and rate-limit store (tests make several side by side)."""
+    settings = settings or get_settings()
+    configure_prefect(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        app.state.services = Services(
+            settings=settings,
+            sessions=session_factory(engine),
+            rate_limits=RateLimits(settings),
+            trusted_proxies=parse_networks(settings.trusted_proxies),
+            run_states=RunStateCache(),
+        )
+        dispatcher = asyncio.create_task(_dispatch_forever(app.state.services))
+        try:
+            yield
+        finally:
+            dispatcher.cancel()
+            with suppress(asyncio.CancelledError):
+                await dispatcher
+            engine.dispose()
+
+    app = FastAPI(
+        title="exportflow",
+        version="1.0.0",
+        summary="Exports of business data, each one a Prefect flow run.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.middleware("http")(_request_id)
+    for module in (types, templates, analytics, downloads, exports):
+        app.include_router(module.router, prefix=API_PREFIX)
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Give each request an id (logged with any 500) and return it in X-Request-ID."""
+    request.state.request_id = secrets.token_hex(8)
+    response = await call_next(request)
+    response.headers[REQUEST_ID_HEADER] = request.state.request_id
+    return response
+
+
+async def _dispatch_forever(services: Services) -> None:
+    """Start exports stored while Prefect was down, as soon as it answers again."""
+    from flows.runs import dispatch_pending
+
+    while True:
+        await asyncio.sleep(services.settings.dispatch_interval_seconds)
+        try:
+            started = await run_in_threadpool(dispatch_pending, services.sessions, services.settings)
+        except Exception:
+            logger.exception("dispatching pending exports failed; trying again later")
+            continue
+        if started:
+            logger.info("started %d export(s) that were waiting for Prefect", started)

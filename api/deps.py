@@ -1,0 +1,130 @@
+"""What routes depend on: the process's services, a session, the caller, their permission, their IP."""
+
+import ipaddress
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.auth import authenticate
+from api.errors import ApiError, unauthorized
+from api.permissions import Permission, has_permission
+from api.ratelimit import Bucket, RateLimits
+from api.run_states import RunStateCache
+from flows.domain import Role
+from flows.models import User
+from flows.settings import Settings
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything one API process shares between requests; built in the app's lifespan."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    rate_limits: RateLimits
+    trusted_proxies: tuple[IpNetwork, ...]
+    run_states: RunStateCache
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_session(services: ServicesDep) -> Iterator[Session]:
+    with services.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+bearer = HTTPBearer(
+    auto_error=False, description="A JWT from your identity provider, or an exportflow API token (ef_...)."
+)
+
+
+def get_current_user(
+    services: ServicesDep,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User:
+    if credentials is None:
+        raise unauthorized("missing bearer token (Authorization: Bearer <token>)")
+    return authenticate(services.sessions, session, services.settings, credentials.credentials)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require(permission: Permission, *, also_spends: Bucket | None = None) -> Any:
+    """A dependency giving the caller once they are within their rate limit and hold `permission`."""
+
+    def check(user: CurrentUser, services: ServicesDep, response: Response) -> User:
+        allowance = services.rate_limits.spend(Bucket.REQUESTS, str(user.id))
+        if also_spends is not None:
+            allowance = services.rate_limits.spend(also_spends, str(user.id))
+        response.headers.update(allowance.headers)
+        if not has_permission(Role(user.role), permission):
+            raise ApiError(403, f"role {user.role} lacks the permission {permission.value}")
+        return user
+
+    return Depends(check)
+
+
+@dataclass(frozen=True)
+class Client:
+    """The caller's address (through trusted proxies only) and user agent, for logs and audit rows."""
+
+    ip: str
+    user_agent: str
+
+
+def get_client(request: Request, services: ServicesDep) -> Client:
+    peer = request.client.host if request.client else ""
+    forwarded = request.headers.get("x-forwarded-for", "")
+    ip = client_address(peer, forwarded, services.trusted_proxies)
+    return Client(ip=ip[:45], user_agent=request.headers.get("user-agent", "")[:1000])
+
+
+ClientDep = Annotated[Client, Depends(get_client)]
+
+
+def client_address(peer: str, forwarded_for: str, trusted: tuple[IpNetwork, ...]) -> str:
+    """Walk X-Forwarded-For from the right while hops are trusted proxies; the first other is the client."""
+    hops = [peer, *reversed([part.strip() for part in forwarded_for.split(",") if part.strip()])]
+    for current, following in itertools.pairwise(hops):
+        if not _is_trusted(current, trusted):
+            return current
+        if not _parses(following):
+            return current
+    return hops[-1]
+
+
+def _is_trusted(address: str, trusted: tuple[IpNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def _parses(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_networks(values: list[str]) -> tuple[IpNetwork, ...]:
+    return tuple(ipaddress.ip_network(value, strict=False) for value in values)

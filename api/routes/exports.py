@@ -1,0 +1,399 @@
+"""Routes: create, execute, list, read, delete, status, events, cancel and retry exports.
+
+Fixed paths (/exports/status, /exports/execute, ...) are never taken for an id: ids are matched
+only as UUIDs (`{export_id:uuid}`).
+"""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, time
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from api.access import check_may_export, visible_export, visible_exports
+from api.deps import ClientDep, Services, ServicesDep, SessionDep, require
+from api.errors import ApiError
+from api.export_creation import CreateCall, create_and_start
+from api.permissions import Permission, sees_everyones_objects
+from api.ratelimit import Bucket
+from api.run_states import current_status
+from api.schemas.common import ERROR_RESPONSES, Envelope, Page, Pagination
+from api.schemas.exports import (
+    Creator,
+    ExecuteByType,
+    ExportCreate,
+    ExportDetailOut,
+    ExportOut,
+    ExportStatusOut,
+    StatisticOut,
+)
+from flows.audit import Actor, audit
+from flows.catalog import get_definition
+from flows.domain import ExportFormat, ExportPriority, ExportStatus, ExportType, Role
+from flows.models import DataExport, ExportStatistic, User
+from flows.records import ACTIVE_STATUSES, cancel_export
+from flows.runs import cancel_run, start_export_run
+from flows.storage import open_storage
+from flows.submission import ExportRequest, create_export
+
+router = APIRouter(tags=["exports"], responses=ERROR_RESPONSES)
+
+ReadExports = Annotated[User, require(Permission.EXPORTS_READ)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description=(
+            "Repeat a request safely: the same key and body return the first export; another body is a 409."
+        ),
+    ),
+]
+EVENT_POLL_SECONDS = 0.5
+EVENT_KEEPALIVE_SECONDS = 15.0
+MAX_NAME_LENGTH = 255
+
+
+class SortField(StrEnum):
+    CREATED_AT = "created_at"
+    COMPLETED_AT = "completed_at"
+    EXPORT_NAME = "export_name"
+    EXPORT_TYPE = "export_type"
+    FORMAT = "format"
+    STATUS = "status"
+    FILE_SIZE = "file_size"
+    RECORD_COUNT = "record_count"
+    PROGRESS_PERCENTAGE = "progress_percentage"
+
+
+class SortOrder(StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@router.get("/exports", response_model=Page[ExportOut], summary="List exports")
+def list_exports(
+    session: SessionDep,
+    user: ReadExports,
+    type: Annotated[ExportType | None, Query()] = None,
+    format: Annotated[ExportFormat | None, Query()] = None,
+    status: Annotated[ExportStatus | None, Query()] = None,
+    date_from: Annotated[
+        datetime | date | None, Query(description="Created at or after (ISO date or instant).")
+    ] = None,
+    date_to: Annotated[
+        datetime | date | None, Query(description="Created at or before; a date means its whole day.")
+    ] = None,
+    created_by: Annotated[
+        uuid.UUID | None, Query(description="Only this user's exports (admins only).")
+    ] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    sort_by: Annotated[SortField, Query()] = SortField.CREATED_AT,
+    sort_order: Annotated[SortOrder, Query()] = SortOrder.DESC,
+) -> Page[ExportOut]:
+    """Exports the caller may see: a manager's own, everyone's for admins."""
+    if created_by is not None and created_by != user.id and not sees_everyones_objects(Role(user.role)):
+        raise ApiError(403, "only admins may list other users' exports", field="created_by")
+    conditions = [visible_exports(user)]
+    if type is not None:
+        conditions.append(DataExport.export_type == type.value)
+    if format is not None:
+        conditions.append(DataExport.format == format.value)
+    if status is not None:
+        conditions.append(DataExport.status == status.value)
+    if created_by is not None:
+        conditions.append(DataExport.created_by == created_by)
+    if date_from is not None:
+        conditions.append(DataExport.created_at >= _instant(date_from, end_of_day=False, field="date_from"))
+    if date_to is not None:
+        conditions.append(DataExport.created_at <= _instant(date_to, end_of_day=True, field="date_to"))
+    total = session.scalar(select(func.count()).select_from(DataExport).where(*conditions)) or 0
+    column = getattr(DataExport, sort_by.value)
+    ordering = column.asc() if sort_order is SortOrder.ASC else column.desc()
+    rows = session.scalars(
+        select(DataExport)
+        .where(*conditions)
+        .order_by(ordering, DataExport.id)
+        .offset((page - 1) * limit)
+        .limit(limit)
+    ).all()
+    creators = _creators(session, {row.created_by for row in rows})
+    data = [_export_out(row, creators.get(row.created_by)) for row in rows]
+    return Page[ExportOut](data=data, pagination=Pagination.of(page, limit, total))
+
+
+@router.post("/exports", status_code=201, response_model=Envelope[ExportOut], summary="Create an export")
+def create(
+    body: ExportCreate,
+    services: ServicesDep,
+    session: SessionDep,
+    client: ClientDep,
+    user: Annotated[User, require(Permission.EXPORTS_CREATE, also_spends=Bucket.CREATIONS)],
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Envelope[ExportOut]:
+    """Store a pending export and start its flow run (it stays pending if Prefect is down)."""
+    call = CreateCall(
+        route="create", body=body, priority=ExportPriority.NORMAL, idempotency_key=idempotency_key
+    )
+    return _created(create_and_start(session, services, user, client, call), session, response)
+
+
+@router.post(
+    "/exports/execute", status_code=201, response_model=Envelope[ExportOut], summary="Execute an export"
+)
+def execute(
+    body: ExportCreate,
+    services: ServicesDep,
+    session: SessionDep,
+    client: ClientDep,
+    user: Annotated[User, require(Permission.EXPORTS_EXECUTE, also_spends=Bucket.CREATIONS)],
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Envelope[ExportOut]:
+    """Like create, on the high-priority queue of the work pool."""
+    call = CreateCall(
+        route="execute", body=body, priority=ExportPriority.HIGH, idempotency_key=idempotency_key
+    )
+    return _created(create_and_start(session, services, user, client, call), session, response)
+
+
+@router.post(
+    "/exports/execute/{export_type}",
+    status_code=201,
+    response_model=Envelope[ExportOut],
+    summary="Execute an export of a type",
+)
+def execute_type(
+    export_type: ExportType,
+    services: ServicesDep,
+    session: SessionDep,
+    client: ClientDep,
+    user: Annotated[User, require(Permission.EXPORTS_EXECUTE, also_spends=Bucket.CREATIONS)],
+    response: Response,
+    body: ExecuteByType | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Envelope[ExportOut]:
+    """High priority; the name defaults to the type and the time, the columns to the type's defaults."""
+    options = body or ExecuteByType()
+    full = ExportCreate(
+        export_name=options.export_name
+        or f"{export_type.value} export {datetime.now(UTC):%Y-%m-%d %H:%M:%S}",
+        export_type=export_type,
+        format=options.format,
+        columns=options.columns or list(get_definition(export_type).default_columns),
+        filters=options.filters,
+        recipients=options.recipients,
+        options=options.options,
+    )
+    call = CreateCall(
+        route=f"execute/{export_type.value}",
+        body=full,
+        priority=ExportPriority.HIGH,
+        idempotency_key=idempotency_key,
+        fingerprint_body=options,
+    )
+    return _created(create_and_start(session, services, user, client, call), session, response)
+
+
+@router.get(
+    "/exports/status/{export_id:uuid}", response_model=Envelope[ExportStatusOut], summary="Export status"
+)
+def export_status(
+    export_id: uuid.UUID, services: ServicesDep, session: SessionDep, user: ReadExports
+) -> Envelope[ExportStatusOut]:
+    """The row's status, corrected first where Prefect knows its run failed, crashed or was cancelled."""
+    visible_export(session, user, export_id)
+    session.commit()  # end this read: a correction writes in its own transaction
+    return Envelope(data=current_status(services.run_states, services.sessions, export_id))
+
+
+@router.get("/exports/{export_id:uuid}", response_model=Envelope[ExportDetailOut], summary="Read an export")
+def read_export(
+    export_id: uuid.UUID,
+    session: SessionDep,
+    user: ReadExports,
+    include_details: Annotated[bool, Query(description="Add the run statistics.")] = False,
+) -> Envelope[ExportDetailOut]:
+    row = visible_export(session, user, export_id)
+    creator = _creators(session, {row.created_by}).get(row.created_by)
+    detail = ExportDetailOut.model_validate({**_export_out(row, creator).model_dump(), "statistics": []})
+    if include_details:
+        statistics = session.scalars(
+            select(ExportStatistic)
+            .where(ExportStatistic.export_id == row.id)
+            .order_by(ExportStatistic.created_at)
+        ).all()
+        detail.statistics = [StatisticOut.model_validate(item) for item in statistics]
+    return Envelope(data=detail)
+
+
+@router.delete("/exports/{export_id:uuid}", response_model=Envelope[ExportOut], summary="Delete an export")
+def delete_export(
+    export_id: uuid.UUID,
+    services: ServicesDep,
+    session: SessionDep,
+    client: ClientDep,
+    user: Annotated[User, require(Permission.EXPORTS_DELETE)],
+) -> Envelope[ExportOut]:
+    """Remove the file and hide the row (kept, with its audit trail); a running export is cancelled first."""
+    row = visible_export(session, user, export_id, lock=True)
+    actor = Actor(user.id, client.ip, client.user_agent)
+    if row.status in ACTIVE_STATUSES:
+        session.commit()  # end this transaction: cancelling writes in its own
+        _cancel(services, row, user, actor)
+        row = visible_export(session, user, export_id, lock=True)
+    if row.storage_key:
+        open_storage(services.settings).delete(row.storage_key)
+    row.deleted_at = datetime.now(UTC)
+    audit(session, "export_deleted", row.id, {"storage_key": row.storage_key}, actor=actor)
+    session.commit()
+    return Envelope(data=_export_out(row, None))
+
+
+@router.post(
+    "/exports/{export_id:uuid}/cancel", response_model=Envelope[ExportOut], summary="Cancel an export"
+)
+def cancel(
+    export_id: uuid.UUID,
+    services: ServicesDep,
+    session: SessionDep,
+    client: ClientDep,
+    user: Annotated[User, require(Permission.EXPORTS_UPDATE)],
+) -> Envelope[ExportOut]:
+    """Mark a pending or processing export cancelled and cancel its flow run; a finished one is a 409."""
+    row = visible_export(session, user, export_id)
+    if row.status not in ACTIVE_STATUSES:
+        raise ApiError(409, f"export is {row.status}; only pending or processing exports can be cancelled")
+    session.commit()  # end this transaction: cancelling writes in its own
+    if not _cancel(services, row, user, Actor(user.id, client.ip, client.user_agent)):
+        session.refresh(row)
+        raise ApiError(409, f"export is {row.status}; it ended before it could be cancelled")
+    session.refresh(row)
+    return Envelope(data=_export_out(row, None))
+
+
+@router.post(
+    "/exports/{export_id:uuid}/retry",
+    status_code=201,
+    response_model=Envelope[ExportOut],
+    summary="Retry a failed or cancelled export",
+)
+def retry(
+    export_id: uuid.UUID,
+    services: ServicesDep,
+    session: SessionDep,
+    client: ClientDep,
+    user: Annotated[User, require(Permission.EXPORTS_EXECUTE, also_spends=Bucket.CREATIONS)],
+    response: Response,
+) -> Envelope[ExportOut]:
+    """A new export with the same request, linked by `retry_of`, owned by the original's owner."""
+    original = visible_export(session, user, export_id)
+    if original.status not in (ExportStatus.FAILED, ExportStatus.CANCELLED):
+        raise ApiError(409, f"export is {original.status}; only failed or cancelled exports can be retried")
+    check_may_export(user, original.export_type, services.settings)
+    owner = session.get_one(User, original.created_by)
+    request = ExportRequest.validated(
+        {
+            "export_name": _retry_name(original.export_name),
+            "export_type": original.export_type,
+            "format": original.format,
+            "columns": original.columns or None,
+            "filters": original.filters,
+            "recipients": original.recipients,
+            "options": original.options,
+        }
+    )
+    actor = Actor(user.id, client.ip, client.user_agent)
+    row = create_export(
+        session,
+        request,
+        owner,
+        priority=ExportPriority(original.priority),
+        retry_of=original.id,
+        actor=actor,
+    )
+    audit(session, "export_retried", original.id, {"retry_id": str(row.id)}, actor=actor)
+    session.commit()
+    start_export_run(services.sessions, services.settings, row.id)
+    return _created(row, session, response)
+
+
+@router.get(
+    "/exports/{export_id:uuid}/events",
+    response_class=EventSourceResponse,
+    summary="Stream status and progress (Server-Sent Events) until the export ends",
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def events(
+    export_id: uuid.UUID, services: ServicesDep, session: SessionDep, user: ReadExports
+) -> AsyncIterator[ServerSentEvent]:
+    """`status` events (the body of /exports/status) on every change; the stream ends at a final state."""
+    await run_in_threadpool(visible_export, session, user, export_id)
+    await run_in_threadpool(session.commit)
+    last: dict[str, Any] | None = None
+    quiet = 0.0
+    while True:
+        status = await run_in_threadpool(current_status, services.run_states, services.sessions, export_id)
+        payload = status.model_dump(mode="json")
+        if payload != last:
+            last, quiet = payload, 0.0
+            yield ServerSentEvent(
+                event="status", data=payload, id=f"{status.progress_percentage}:{status.status}"
+            )
+        elif quiet >= EVENT_KEEPALIVE_SECONDS:
+            quiet = 0.0
+            yield ServerSentEvent(comment="keep-alive")
+        if status.status not in ACTIVE_STATUSES:
+            return
+        await asyncio.sleep(EVENT_POLL_SECONDS)
+        quiet += EVENT_POLL_SECONDS
+
+
+def _cancel(services: Services, row: DataExport, user: User, actor: Actor) -> bool:
+    """Mark the row cancelled, then tell Prefect (best effort: the flow also stops on the row)."""
+    cancelled = cancel_export(services.sessions, row.id, f"cancelled by {user.email}", actor=actor)
+    if cancelled and row.flow_run_id is not None:
+        cancel_run(row.flow_run_id)
+    return cancelled
+
+
+def _created(row: DataExport, session: Session, response: Response) -> Envelope[ExportOut]:
+    session.refresh(row)
+    response.headers["Location"] = f"/api/v1/exports/{row.id}"
+    return Envelope(data=_export_out(row, _creators(session, {row.created_by}).get(row.created_by)))
+
+
+def _export_out(row: DataExport, creator: User | None) -> ExportOut:
+    out = ExportOut.model_validate(row)
+    out.creator = Creator.model_validate(creator) if creator is not None else None
+    return out
+
+
+def _creators(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, User]:
+    if not ids:
+        return {}
+    return {user.id: user for user in session.scalars(select(User).where(User.id.in_(ids)))}
+
+
+def _instant(value: datetime | date, *, end_of_day: bool, field: str) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ApiError(400, "give a timezone (e.g. Z or +02:00) or a plain date", field=field)
+        return value
+    return datetime.combine(value, time.max if end_of_day else time.min, tzinfo=UTC)
+
+
+def _retry_name(name: str) -> str:
+    suffix = f" (retry {datetime.now(UTC):%Y-%m-%d %H:%M:%S})"
+    return name[: MAX_NAME_LENGTH - len(suffix)] + suffix

@@ -1,0 +1,60 @@
+"""Flow-run states read from Prefect, cached briefly, and the status answer built on them."""
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+
+from prefect.client.schemas.objects import StateType
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.schemas.exports import ExportStatusOut
+from flows.models import DataExport
+from flows.records import ACTIVE_STATUSES
+from flows.runs import RunState, correct_from_prefect, read_run_state
+
+ACTIVE_TTL_SECONDS = 1.0
+MAX_ENTRIES = 10_000
+FINAL_STATES = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
+
+
+class RunStateCache:
+    """States of flow runs: a final state is kept (it never changes), any other for a second."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[uuid.UUID, tuple[float, RunState | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, flow_run_id: uuid.UUID) -> RunState | None:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._entries.get(flow_run_id)
+            if cached is not None and cached[0] > now:
+                return cached[1]
+        state = read_run_state(flow_run_id)
+        final = state is not None and state.type in FINAL_STATES
+        with self._lock:
+            self._entries[flow_run_id] = (float("inf") if final else now + ACTIVE_TTL_SECONDS, state)
+            self._entries.move_to_end(flow_run_id)
+            while len(self._entries) > MAX_ENTRIES:
+                self._entries.popitem(last=False)
+        return state
+
+
+def current_status(
+    cache: RunStateCache, sessions: sessionmaker[Session], export_id: uuid.UUID
+) -> ExportStatusOut:
+    """The row's status; an active row whose run ended badly in Prefect is corrected first.
+
+    Call it with no transaction of the caller's open: a correction writes in its own.
+    """
+    row = _read(sessions, export_id)
+    run = cache.get(row.flow_run_id) if row.flow_run_id is not None else None
+    if run is not None and row.status in ACTIVE_STATUSES and correct_from_prefect(sessions, row.id, run):
+        row = _read(sessions, export_id)
+    return ExportStatusOut.of(row, run)
+
+
+def _read(sessions: sessionmaker[Session], export_id: uuid.UUID) -> DataExport:
+    with sessions() as session:
+        return session.get_one(DataExport, export_id)

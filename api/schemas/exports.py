@@ -1,0 +1,137 @@
+"""Bodies of the export routes."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas.common import Body
+from flows.domain import ExportFormat, ExportPriority, ExportStatus, ExportType
+from flows.render import ExportOptions
+from flows.runs import RunState
+
+
+class ExportCreate(Body):
+    """A new export; with `template_id`, fields left out come from the template."""
+
+    export_name: str | None = Field(
+        default=None, description="1-255 characters; required without a template."
+    )
+    export_type: ExportType | None = Field(default=None, description="Required without a template.")
+    format: ExportFormat | None = Field(default=None, description="Required without a template.")
+    columns: list[str] | None = Field(
+        default=None, description="Columns of the type's catalog; default: all."
+    )
+    filters: dict[str, Any] | None = Field(default=None, description="Filters of the type's catalog.")
+    recipients: list[str] = Field(default_factory=list, description="At most 20 distinct addresses.")
+    options: ExportOptions | None = None
+    template_id: uuid.UUID | None = None
+
+
+class ExecuteByType(Body):
+    """`POST /exports/execute/{type}`: everything optional; columns default to the type's defaults."""
+
+    export_name: str | None = None
+    format: ExportFormat = ExportFormat.CSV
+    columns: list[str] | None = None
+    filters: dict[str, Any] | None = None
+    recipients: list[str] = Field(default_factory=list)
+    options: ExportOptions | None = None
+
+
+class Creator(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    email: str
+    first_name: str
+    last_name: str
+
+
+class ExportOut(BaseModel):
+    """An export as callers see it (storage locations and idempotency keys stay inside)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    export_name: str
+    export_type: ExportType
+    format: ExportFormat
+    status: ExportStatus
+    priority: ExportPriority
+    progress_percentage: int
+    record_count: int
+    file_size: int
+    checksum_sha256: str | None
+    columns: list[str]
+    filters: dict[str, Any]
+    recipients: list[str]
+    options: dict[str, Any]
+    error_message: str | None
+    notification_error: str | None
+    created_by: uuid.UUID
+    creator: Creator | None = None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    expires_at: datetime | None
+    flow_run_id: uuid.UUID | None
+    attempt: int
+    retry_of: uuid.UUID | None
+    schedule_id: uuid.UUID | None
+
+
+class StatisticOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    duration_ms: int
+    file_size: int
+    record_count: int
+    success: bool
+    error_message: str | None
+    worker_node: str | None
+    created_at: datetime
+
+
+class ExportDetailOut(ExportOut):
+    statistics: list[StatisticOut] = Field(default_factory=list)
+
+
+class ExportStatusOut(BaseModel):
+    id: uuid.UUID
+    status: ExportStatus
+    progress_percentage: int
+    record_count: int
+    file_size: int
+    error_message: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    expires_at: datetime | None
+    flow_run_id: uuid.UUID | None
+    prefect_state: str | None = Field(description="The flow run's state name in Prefect; null if unknown.")
+
+    @classmethod
+    def of(cls, row: Any, run: RunState | None) -> "ExportStatusOut":
+        return cls(
+            id=row.id,
+            status=row.status,
+            progress_percentage=row.progress_percentage,
+            record_count=row.record_count,
+            file_size=row.file_size,
+            error_message=row.error_message,
+            started_at=row.started_at,
+            completed_at=row.completed_at,
+            expires_at=row.expires_at,
+            flow_run_id=row.flow_run_id,
+            prefect_state=run.name if run else None,
+        )
+
+
+class DownloadOut(BaseModel):
+    download_url: str = Field(description="Short-lived signed URL; fetch it without the bearer token.")
+    expires_at: datetime
+    file_name: str
+    file_size: int
+    checksum_sha256: str | None
