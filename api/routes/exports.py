@@ -7,7 +7,7 @@ only as UUIDs (`{export_id:uuid}`).
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -21,6 +21,7 @@ from api.access import check_may_export, visible_export, visible_exports
 from api.deps import ClientDep, Services, ServicesDep, SessionDep, require
 from api.errors import ApiError
 from api.export_creation import CreateCall, create_and_start
+from api.params import DateFrom, DateTo, date_bound
 from api.permissions import Permission, sees_everyones_objects
 from api.ratelimit import Bucket
 from api.run_states import current_status
@@ -87,12 +88,8 @@ def list_exports(
     type: Annotated[ExportType | None, Query()] = None,
     format: Annotated[ExportFormat | None, Query()] = None,
     status: Annotated[ExportStatus | None, Query()] = None,
-    date_from: Annotated[
-        datetime | date | None, Query(description="Created at or after (ISO date or instant).")
-    ] = None,
-    date_to: Annotated[
-        datetime | date | None, Query(description="Created at or before; a date means its whole day.")
-    ] = None,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
     created_by: Annotated[
         uuid.UUID | None, Query(description="Only this user's exports (admins only).")
     ] = None,
@@ -114,9 +111,9 @@ def list_exports(
     if created_by is not None:
         conditions.append(DataExport.created_by == created_by)
     if date_from is not None:
-        conditions.append(DataExport.created_at >= _instant(date_from, end_of_day=False, field="date_from"))
+        conditions.append(DataExport.created_at >= date_bound(date_from, end_of_day=False, field="date_from"))
     if date_to is not None:
-        conditions.append(DataExport.created_at <= _instant(date_to, end_of_day=True, field="date_to"))
+        conditions.append(DataExport.created_at <= date_bound(date_to, end_of_day=True, field="date_to"))
     total = session.scalar(select(func.count()).select_from(DataExport).where(*conditions)) or 0
     column = getattr(DataExport, sort_by.value)
     ordering = column.asc() if sort_order is SortOrder.ASC else column.desc()
@@ -384,14 +381,6 @@ def _creators(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, User]:
     if not ids:
         return {}
     return {user.id: user for user in session.scalars(select(User).where(User.id.in_(ids)))}
-
-
-def _instant(value: datetime | date, *, end_of_day: bool, field: str) -> datetime:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ApiError(400, "give a timezone (e.g. Z or +02:00) or a plain date", field=field)
-        return value
-    return datetime.combine(value, time.max if end_of_day else time.min, tzinfo=UTC)
 
 
 def _retry_name(name: str) -> str:
