@@ -114,7 +114,9 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
 def _field_name(location: Sequence[object]) -> str:
     """('body', 'filters', 'amount') → 'filters.amount'; ('query', 'page') → 'page'."""
     parts = [str(part) for part in location]
-    if parts and parts[0] in {"body", "query", "path", "header"} and len(parts) > 1:
+    if len(parts) > 1 and parts[0] in {"query", "path", "header"}:
+        return parts[1]  # parameters are single values; further parts name a union member
+    if parts and parts[0] == "body" and len(parts) > 1:
         parts = parts[1:]
     return ".".join(parts) or "body"
 

@@ -91,7 +91,8 @@ def _replay(session: Session, user: User, call: CreateCall) -> DataExport | None
 
 def _with_template_defaults(session: Session, user: User, body: ExportCreate) -> dict[str, Any]:
     """The request as a dict, with fields it leaves out taken from its template (if it names one)."""
-    given = body.model_dump(exclude_unset=True, exclude={"template_id"}, by_alias=True)
+    sent = body.model_dump(exclude_unset=True, exclude={"template_id"}, by_alias=True)
+    given = {name: value for name, value in sent.items() if value is not None}
     if body.template_id is None:
         return given
     template = template_for(session, user, body.template_id, change=False, field="template_id")
@@ -102,4 +103,4 @@ def _with_template_defaults(session: Session, user: User, body: ExportCreate) ->
         "columns": template.columns or None,
         "filters": template.filters,
     }
-    return {**defaults, **{name: value for name, value in given.items() if value is not None}}
+    return {**defaults, **given}

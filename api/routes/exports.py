@@ -249,7 +249,7 @@ def delete_export(
     if row.status in ACTIVE_STATUSES:
         session.commit()  # end this transaction: cancelling writes in its own
         _cancel(services, row, user, actor)
-        row = visible_export(session, user, export_id, lock=True)
+        session.refresh(row, with_for_update=True)
     if row.storage_key:
         open_storage(services.settings).delete(row.storage_key)
     row.deleted_at = datetime.now(UTC)
