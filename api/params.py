@@ -10,7 +10,7 @@ from api.errors import ApiError
 DateFrom = Annotated[
     str | None,
     Query(
-        description="At or after: an instant with its offset (2026-03-01T08:00:00Z) or a date (from 00:00 UTC).",
+        description="At or after: an instant with offset (2026-03-01T08:00:00Z) or a date (from 00:00 UTC).",
         examples=["2026-03-01"],
     ),
 ]
