@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Services, parse_networks
 from api.errors import install_error_handlers
+from api.openapi import install_openapi
 from api.ratelimit import RateLimits
 from api.routes import analytics, downloads, exports, templates, types
 from api.run_states import RunStateCache
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.middleware("http")(_request_id)
     for module in (types, templates, analytics, downloads, exports):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -1,10 +1,10 @@
 """An export request, checked in full before a row is stored, and the row it becomes."""
 
 import uuid
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from flows.audit import Actor, audit
@@ -18,12 +18,32 @@ from flows.sources import SourceKind
 MAX_RECIPIENTS = 20
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def printable_name(value: str) -> str:
+    """Names are shown in lists, emails and file names: not blank, no control characters; stripped."""
+    if not value.strip() or any(ord(character) < 32 or ord(character) == 127 for character in value):
+        raise ValueError("must be printable text")
+    return value.strip()
+
+
+def parse_model(model: type[M], data: dict[str, Any]) -> M:
+    """Validate `data` as `model`; the first mistake becomes InvalidInputError naming its field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        raise InvalidInputError(field, first["msg"].removeprefix("Value error, ")) from None
+
+
 class ExportRequest(BaseModel):
     """What a caller asks for; `validated()` turns every mistake into InvalidInputError(field)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    export_name: str = Field(min_length=1, max_length=255)
+    export_name: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(printable_name)]
     export_type: ExportType
     format: ExportFormat
     columns: list[str] | None = None
@@ -31,22 +51,10 @@ class ExportRequest(BaseModel):
     recipients: list[str] = Field(default_factory=list)
     options: ExportOptions = Field(default_factory=ExportOptions)
 
-    @field_validator("export_name")
-    @classmethod
-    def _printable_name(cls, value: str) -> str:
-        if not value.strip() or any(ord(character) < 32 for character in value):
-            raise ValueError("must be printable text")
-        return value.strip()
-
     @classmethod
     def validated(cls, data: dict[str, Any]) -> "ExportRequest":
         """Parse and check a request, including its columns and filters against the catalog."""
-        try:
-            request = cls.model_validate(data)
-        except ValidationError as error:
-            first = error.errors()[0]
-            field = ".".join(str(part) for part in first["loc"]) or "body"
-            raise InvalidInputError(field, first["msg"].removeprefix("Value error, ")) from None
+        request = parse_model(cls, data)
         build_query(
             request.export_type, dialect=SourceKind.DUCKDB, columns=request.columns, filters=request.filters
         )

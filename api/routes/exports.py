@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -326,6 +326,13 @@ def retry(
     return _created(row, session, response)
 
 
+def _readable_export(export_id: uuid.UUID, session: SessionDep, user: ReadExports) -> uuid.UUID:
+    """The id of an export the caller may read, checked before a stream starts (then it is too late)."""
+    visible_export(session, user, export_id)
+    session.commit()  # the stream reads in its own sessions; this one stays open until it ends
+    return export_id
+
+
 @router.get(
     "/exports/{export_id:uuid}/events",
     response_class=EventSourceResponse,
@@ -333,11 +340,9 @@ def retry(
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def events(
-    export_id: uuid.UUID, services: ServicesDep, session: SessionDep, user: ReadExports
+    export_id: Annotated[uuid.UUID, Depends(_readable_export)], services: ServicesDep
 ) -> AsyncIterator[ServerSentEvent]:
     """`status` events (the body of /exports/status) on every change; the stream ends at a final state."""
-    await run_in_threadpool(visible_export, session, user, export_id)
-    await run_in_threadpool(session.commit)
     last: dict[str, Any] | None = None
     quiet = 0.0
     while True:
