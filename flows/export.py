@@ -44,7 +44,7 @@ from flows.records import (
     record_notification_error,
     record_progress,
 )
-from flows.render import ExportOptions, RenderOptions, renderer_for
+from flows.render import ExportOptions, RenderOptions, media_type, renderer_for
 from flows.settings import get_settings
 from flows.sources import parse_source
 from flows.staging import StagedRows, write_staged
@@ -129,8 +129,9 @@ def render(job: ExportJob, staged: Staged, workdir: Path, progress: ProgressRepo
     renderer = renderer_for(job.format)
     generated_at = datetime.now(UTC)
     file_name = export_file_name(job.name, generated_at, renderer.EXTENSION)
+    export_options = ExportOptions.model_validate(job.options)
     options = RenderOptions(
-        **ExportOptions.model_validate(job.options).model_dump(),
+        **export_options.model_dump(),
         title=job.name,
         export_type=job.export_type.value,
         filters=job.filters,
@@ -139,7 +140,7 @@ def render(job: ExportJob, staged: Staged, workdir: Path, progress: ProgressRepo
     target = workdir / file_name
     renderer.render(StagedRows.open(staged.path, on_batch=rendered_so_far), target, options)
     progress.report(RENDER.end, f"rendered {total:,} rows", force=True)
-    return Rendered(target, file_name, renderer.MEDIA_TYPE)
+    return Rendered(target, file_name, media_type(job.format, export_options))
 
 
 @task(**RETRIES)

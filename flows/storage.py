@@ -163,6 +163,23 @@ class Storage:
                 raise ObjectNotFoundError(f"no stored file {key}") from None
         return stream
 
+    def presigned_url(
+        self, key: str, expires_seconds: int, *, content_type: str, content_disposition: str
+    ) -> str:
+        """A presigned S3 GET of the file under `key`, answered with these Content-Type and
+        Content-Disposition headers; a secret: never log it. Local storage cannot presign."""
+        if not isinstance(self.filesystem, S3FileSystem):
+            raise TerminalError("presigned URLs need S3 storage")
+        path = self._path(validate_key(key))
+        with _storage_errors(f"presigning {key}"):
+            url: str = self.filesystem.url(
+                path,
+                expires=expires_seconds,
+                ResponseContentType=content_type,
+                ResponseContentDisposition=content_disposition,
+            )
+        return url
+
     def list_keys(self, prefix: str = "") -> list[str]:
         """Keys of the stored files under the folder `prefix` (all when empty), sorted; no temporaries."""
         base = self._path(validate_key(prefix.rstrip("/"))) if prefix else self.root
@@ -274,7 +291,10 @@ def open_storage(settings: Settings, *, attempts: int = 3, block_size: int = DEF
     if url.startswith(("s3://", "s3a://")):
         options: dict[str, Any] = {
             "use_listings_cache": False,  # other processes add and delete files
-            "config_kwargs": {"retries": {"mode": "standard", "total_max_attempts": attempts}},
+            "config_kwargs": {
+                "retries": {"mode": "standard", "total_max_attempts": attempts},
+                "signature_version": "s3v4",  # presigned download URLs: SigV2 is refused by newer regions
+            },
         }
         if settings.s3_endpoint_url:
             options["endpoint_url"] = settings.s3_endpoint_url

@@ -100,3 +100,13 @@ def renderer_for(export_format: ExportFormat) -> Renderer:
     """The module rendering that format (imported on first use: each pulls its own library)."""
     module: Renderer = importlib.import_module(_MODULES[export_format])
     return module
+
+
+NDJSON_MEDIA_TYPE = "application/x-ndjson"
+
+
+def media_type(export_format: ExportFormat, options: ExportOptions) -> str:
+    """The rendered file's media type: the renderer's, except JSON written as NDJSON."""
+    if export_format is ExportFormat.JSON and options.json_lines:
+        return NDJSON_MEDIA_TYPE
+    return renderer_for(export_format).MEDIA_TYPE

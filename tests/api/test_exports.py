@@ -31,8 +31,15 @@ def sessions(api_settings: Settings) -> Any:
     engine.dispose()
 
 
-def create(client: TestClient, caller: Caller, body: dict[str, Any] | None = None, **headers: str) -> Any:
-    response = client.post("/api/v1/exports", json=body or SALES, headers={**caller.headers, **headers})
+def create(
+    client: TestClient,
+    caller: Caller,
+    body: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    response = client.post(
+        "/api/v1/exports", json=body or SALES, headers={**caller.headers, **(headers or {})}
+    )
     assert response.status_code == 201, response.text
     return response.json()["data"]
 
@@ -268,8 +275,8 @@ def test_delete_hides_the_row_and_keeps_its_audit_trail(
 def test_an_idempotency_key_returns_the_first_export(
     client: TestClient, manager: Caller, make_caller: Any
 ) -> None:
-    first = create(client, manager, **{"Idempotency-Key": "order-42"})
-    repeated = create(client, manager, **{"Idempotency-Key": "order-42"})
+    first = create(client, manager, headers={"Idempotency-Key": "order-42"})
+    repeated = create(client, manager, headers={"Idempotency-Key": "order-42"})
     different = client.post(
         "/api/v1/exports",
         json={**SALES, "format": "json"},
@@ -278,7 +285,7 @@ def test_an_idempotency_key_returns_the_first_export(
     other_route = client.post(
         "/api/v1/exports/execute", json=SALES, headers={**manager.headers, "Idempotency-Key": "order-42"}
     )
-    someone_else = create(client, make_caller(manager.role), **{"Idempotency-Key": "order-42"})
+    someone_else = create(client, make_caller(manager.role), headers={"Idempotency-Key": "order-42"})
 
     assert repeated["id"] == first["id"]
     assert different.status_code == 409
