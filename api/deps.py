@@ -15,6 +15,7 @@ from api.errors import ApiError, unauthorized
 from api.permissions import Permission, has_permission
 from api.ratelimit import Bucket, RateLimits
 from api.run_states import RunStateCache
+from flows.audit import Actor
 from flows.domain import Role
 from flows.models import User
 from flows.settings import Settings
@@ -87,6 +88,10 @@ class Client:
 
     ip: str
     user_agent: str
+
+    def actor(self, user: User) -> Actor:
+        """The audit log's actor: this user, from this address and agent."""
+        return Actor(user.id, self.ip, self.user_agent)
 
 
 def get_client(request: Request, services: ServicesDep) -> Client:

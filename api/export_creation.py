@@ -14,7 +14,6 @@ from api.access import check_may_export, template_for
 from api.deps import Client, Services
 from api.errors import ApiError
 from api.schemas.exports import ExportCreate
-from flows.audit import Actor
 from flows.domain import ExportPriority
 from flows.models import DataExport, User
 from flows.runs import start_export_run
@@ -62,7 +61,7 @@ def create_and_start(
         priority=call.priority,
         idempotency_key=call.idempotency_key,
         idempotency_fingerprint=call.fingerprint if call.idempotency_key else None,
-        actor=Actor(user.id, client.ip, client.user_agent),
+        actor=client.actor(user),
     )
     try:
         session.commit()

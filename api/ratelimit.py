@@ -71,6 +71,3 @@ class RateLimits:
             message = f"rate limit of {item.amount} {bucket.value} per {item.get_expiry()} s reached"
             raise ApiError(429, message, headers={**allowance.headers, "Retry-After": str(retry_after)})
         return allowance
-
-    def reset(self) -> None:
-        self._storage.reset()

@@ -27,7 +27,7 @@ from api.permissions import Permission
 from api.schemas.common import ERROR_RESPONSES, Envelope
 from api.schemas.exports import DownloadOut
 from api.signing import LINK_PARAMETER, DownloadClaims, sign_download, verify_download
-from flows.audit import Actor, audit
+from flows.audit import audit
 from flows.domain import ExportFormat, ExportStatus
 from flows.models import DataExport, ExportDownloadLog, User
 from flows.render import NDJSON_MEDIA_TYPE, ExportOptions, media_type, renderer_for
@@ -89,7 +89,7 @@ def download(
         )
     )
     details = {"file_name": file_name, "link_expires_at": expires_at.isoformat(), "local": storage.is_local}
-    audit(session, "export_downloaded", row.id, details, actor=Actor(user.id, client.ip, client.user_agent))
+    audit(session, "export_downloaded", row.id, details, actor=client.actor(user))
     session.commit()
     return Envelope(
         data=DownloadOut(

@@ -245,7 +245,7 @@ def delete_export(
 ) -> Envelope[ExportOut]:
     """Remove the file and hide the row (kept, with its audit trail); a running export is cancelled first."""
     row = visible_export(session, user, export_id, lock=True)
-    actor = Actor(user.id, client.ip, client.user_agent)
+    actor = client.actor(user)
     if row.status in ACTIVE_STATUSES:
         session.commit()  # end this transaction: cancelling writes in its own
         _cancel(services, row, user, actor)
@@ -273,7 +273,7 @@ def cancel(
     if row.status not in ACTIVE_STATUSES:
         raise ApiError(409, f"export is {row.status}; only pending or processing exports can be cancelled")
     session.commit()  # end this transaction: cancelling writes in its own
-    if not _cancel(services, row, user, Actor(user.id, client.ip, client.user_agent)):
+    if not _cancel(services, row, user, client.actor(user)):
         session.refresh(row)
         raise ApiError(409, f"export is {row.status}; it ended before it could be cancelled")
     session.refresh(row)
@@ -311,7 +311,7 @@ def retry(
             "options": original.options,
         }
     )
-    actor = Actor(user.id, client.ip, client.user_agent)
+    actor = client.actor(user)
     row = create_export(
         session,
         request,

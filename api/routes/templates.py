@@ -7,11 +7,11 @@ from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
 from api.access import check_may_export, readable_templates, template_for
-from api.deps import Client, ClientDep, ServicesDep, SessionDep, require
+from api.deps import ClientDep, ServicesDep, SessionDep, require
 from api.permissions import Permission
 from api.schemas.common import ERROR_RESPONSES, Envelope, Page, Pagination
 from api.schemas.templates import TemplateCreate, TemplateOut, TemplateUpdate
-from flows.audit import Actor, audit
+from flows.audit import audit
 from flows.catalog import may_export
 from flows.domain import ExportType, Role
 from flows.models import ExportTemplate, User
@@ -71,7 +71,7 @@ def create_template(
     session.add(row)
     session.flush()
     details = {"export_type": row.export_type, "format": row.format, "is_public": row.is_public}
-    audit(session, "template_created", row.id, details, actor=_actor(user, client), resource=RESOURCE)
+    audit(session, "template_created", row.id, details, actor=client.actor(user), resource=RESOURCE)
     session.commit()
     session.refresh(row)
     return Envelope(data=TemplateOut.model_validate(row))
@@ -94,7 +94,7 @@ def update_template(
     template = _checked({**_fields(row), **changes}, user, services.settings)
     _apply(row, template)
     details = {"fields": sorted(changes)}
-    audit(session, "template_updated", row.id, details, actor=_actor(user, client), resource=RESOURCE)
+    audit(session, "template_updated", row.id, details, actor=client.actor(user), resource=RESOURCE)
     session.commit()
     session.refresh(row)
     return Envelope(data=TemplateOut.model_validate(row))
@@ -114,7 +114,7 @@ def delete_template(
     out = TemplateOut.model_validate(row)
     details = {"template_name": row.template_name, "export_type": row.export_type}
     session.delete(row)
-    audit(session, "template_deleted", row.id, details, actor=_actor(user, client), resource=RESOURCE)
+    audit(session, "template_deleted", row.id, details, actor=client.actor(user), resource=RESOURCE)
     session.commit()
     return Envelope(data=out)
 
@@ -151,7 +151,3 @@ def _apply(row: ExportTemplate, template: TemplateCreate) -> None:
     row.filters = template.filters
     row.description = template.description
     row.is_public = template.is_public
-
-
-def _actor(user: User, client: Client) -> Actor:
-    return Actor(user.id, client.ip, client.user_agent)
