@@ -3,11 +3,13 @@
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import Services, parse_networks
 from api.errors import install_error_handlers
@@ -57,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     install_openapi(app)
-    app.middleware("http")(_request_id)
+    app.add_middleware(RequestIdMiddleware)
     for module in (types, templates, analytics, downloads, exports):
         app.include_router(module.router, prefix=API_PREFIX)
 
@@ -68,12 +70,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Give each request an id (logged with any 500) and return it in X-Request-ID."""
-    request.state.request_id = secrets.token_hex(8)
-    response = await call_next(request)
-    response.headers[REQUEST_ID_HEADER] = request.state.request_id
-    return response
+class RequestIdMiddleware:
+    """Give each request an id (logged with any 500) and return it in X-Request-ID (plain ASGI: no
+    extra task or buffering per request, streams untouched)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 async def _dispatch_forever(services: Services) -> None:

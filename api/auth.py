@@ -20,10 +20,9 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 def authenticate(sessions: sessionmaker[Session], session: Session, settings: Settings, token: str) -> User:
     """The active user behind a bearer value, or a 401 ApiError saying what is wrong with it."""
     if token.startswith(API_TOKEN_PREFIX):
-        user_id = _api_token_user(sessions, token)
+        user = _api_token_user(sessions, session, token)
     else:
-        user_id = _jwt_subject(settings, token)
-    user = session.get(User, user_id)
+        user = session.get(User, _jwt_subject(settings, token))
     if user is None or not user.is_active:
         raise unauthorized("unknown or deactivated user")
     return user
@@ -51,15 +50,23 @@ def _jwt_subject(settings: Settings, token: str) -> uuid.UUID:
         raise unauthorized("invalid bearer token: sub is not a user id") from None
 
 
-def _api_token_user(sessions: sessionmaker[Session], token: str) -> uuid.UUID:
-    """The token's user; its last use is recorded at most once a minute, in its own transaction."""
-    with transaction(sessions) as session:
-        found = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-        now = datetime.now(UTC)
-        if found is None or found.revoked_at is not None:
-            raise unauthorized("unknown or revoked API token")
-        if found.expires_at is not None and found.expires_at <= now:
-            raise unauthorized("expired API token")
-        if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
-            session.execute(update(ApiToken).where(ApiToken.id == found.id).values(last_used_at=now))
-        return found.user_id
+def _api_token_user(sessions: sessionmaker[Session], session: Session, token: str) -> User | None:
+    """The token's user; its last use is recorded at most once a minute, in a transaction of its own
+    (after this session's read has ended: SQLite allows one transaction at a time)."""
+    row = session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == hash_token(token))
+    ).one_or_none()
+    now = datetime.now(UTC)
+    if row is None or row.ApiToken.revoked_at is not None:
+        raise unauthorized("unknown or revoked API token")
+    found: ApiToken = row.ApiToken
+    user: User = row.User
+    if found.expires_at is not None and found.expires_at <= now:
+        raise unauthorized("expired API token")
+    if found.last_used_at is None or now - found.last_used_at > LAST_USED_RESOLUTION:
+        session.commit()
+        with transaction(sessions) as writer:
+            writer.execute(update(ApiToken).where(ApiToken.id == found.id).values(last_used_at=now))
+    return user

@@ -34,7 +34,7 @@ class Services:
     run_states: RunStateCache
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -61,7 +61,9 @@ def get_current_user(
 ) -> User:
     if credentials is None:
         raise unauthorized("missing bearer token (Authorization: Bearer <token>)")
-    return authenticate(services.sessions, session, services.settings, credentials.credentials)
+    user = authenticate(services.sessions, session, services.settings, credentials.credentials)
+    session.commit()  # hand the connection back: never hold one while waiting for a worker thread
+    return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -94,7 +96,7 @@ class Client:
         return Actor(user.id, self.ip, self.user_agent)
 
 
-def get_client(request: Request, services: ServicesDep) -> Client:
+async def get_client(request: Request, services: ServicesDep) -> Client:
     peer = request.client.host if request.client else ""
     forwarded = request.headers.get("x-forwarded-for", "")
     ip = client_address(peer, forwarded, services.trusted_proxies)

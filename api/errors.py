@@ -91,7 +91,11 @@ async def _invalid_input(request: Request, error: Exception) -> JSONResponse:
 async def _request_validation(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     items = [
-        {"field": _field_name(detail["loc"]), "message": _message(detail), "code": STATUS_CODES[400]}
+        {
+            "field": "body" if detail["type"] == "json_invalid" else _field_name(detail["loc"]),
+            "message": _message(detail),
+            "code": STATUS_CODES[400],
+        }
         for detail in error.errors()
     ]
     return _response(request, 400, items)
@@ -112,13 +116,15 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
 
 
 def _field_name(location: Sequence[object]) -> str:
-    """('body', 'filters', 'amount') → 'filters.amount'; ('query', 'page') → 'page'."""
-    parts = [str(part) for part in location]
-    if len(parts) > 1 and parts[0] in {"query", "path", "header"}:
-        return parts[1]  # parameters are single values; further parts name a union member
-    if parts and parts[0] == "body" and len(parts) > 1:
-        parts = parts[1:]
-    return ".".join(parts) or "body"
+    """('body', 'filters', 'amount') → 'filters.amount'; ('body', 'columns', 1) → 'columns[1]';
+    ('query', 'page') → 'page' (as flows/ names fields in InvalidInputError)."""
+    if len(location) > 1 and location[0] in {"query", "path", "header"}:
+        return str(location[1])  # parameters are single values; further parts name a union member
+    parts = location[1:] if len(location) > 1 and location[0] == "body" else location
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "body"
 
 
 def _message(detail: Mapping[str, Any]) -> str:

@@ -16,6 +16,7 @@ from flows.settings import Settings
 logger = logging.getLogger("exportflow.api")
 
 KEY_PREFIX = "exportflow"
+REDIS_TIMEOUT = 0.5  # seconds; an unreachable Redis must not hold requests (they are served, see spend)
 
 
 class Bucket(StrEnum):
@@ -44,8 +45,14 @@ class RateLimits:
     """The buckets of one API process, backed by memory or by the Redis at `redis_url`."""
 
     def __init__(self, settings: Settings) -> None:
-        self._storage: Storage = RedisStorage(settings.redis_url) if settings.redis_url else MemoryStorage()
-        self._limiter = MovingWindowRateLimiter(self._storage)
+        storage: Storage = (
+            RedisStorage(
+                settings.redis_url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
+            )
+            if settings.redis_url
+            else MemoryStorage()
+        )
+        self._limiter = MovingWindowRateLimiter(storage)
         window = settings.rate_limit_window_seconds
         self._items: dict[Bucket, RateLimitItem] = {
             Bucket.REQUESTS: RateLimitItemPerSecond(

@@ -41,20 +41,18 @@ class RunStateCache:
         return state
 
 
-def current_status(
-    cache: RunStateCache, sessions: sessionmaker[Session], export_id: uuid.UUID
-) -> ExportStatusOut:
-    """The row's status; an active row whose run ended badly in Prefect is corrected first.
+def current_status(cache: RunStateCache, sessions: sessionmaker[Session], row: DataExport) -> ExportStatusOut:
+    """The row's status; an active row whose run ended badly in Prefect is corrected (and re-read) first.
 
     Call it with no transaction of the caller's open: a correction writes in its own.
     """
-    row = _read(sessions, export_id)
     run = cache.get(row.flow_run_id) if row.flow_run_id is not None else None
     if run is not None and row.status in ACTIVE_STATUSES and correct_from_prefect(sessions, row.id, run):
-        row = _read(sessions, export_id)
+        row = load_export(sessions, row.id)
     return ExportStatusOut.of(row, run)
 
 
-def _read(sessions: sessionmaker[Session], export_id: uuid.UUID) -> DataExport:
+def load_export(sessions: sessionmaker[Session], export_id: uuid.UUID) -> DataExport:
+    """The row as it is now, read in a short session of its own."""
     with sessions() as session:
         return session.get_one(DataExport, export_id)

@@ -6,8 +6,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from deployments.api_cli import api
 from deployments.cli_support import console, load_settings, usage_errors
 from deployments.export_cli import export_app
+from deployments.identity_cli import tokens_app, users_app
 from flows.settings import Settings
 
 app = typer.Typer(help="exportflow: exports of business data, each one a Prefect flow.", no_args_is_help=True)
@@ -15,6 +17,9 @@ db_app = typer.Typer(help="App-database migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 app.add_typer(export_app, name="export")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.command("api")(api)
 
 
 @app.command()

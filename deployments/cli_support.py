@@ -25,6 +25,15 @@ def load_settings() -> Settings:
         raise typer.Exit(EXIT_USAGE) from error
 
 
+def require_migrated(database_url: str) -> None:
+    """Exit 2 with a hint unless the app database is at the head revision (nothing is migrated here)."""
+    from flows.migrate import current_revision, head_revision
+
+    if current_revision(database_url) != head_revision():
+        errors.print("the app database is not migrated: run `exportflow db upgrade` first")
+        raise typer.Exit(EXIT_USAGE)
+
+
 @contextmanager
 def usage_errors() -> Iterator[None]:
     """Turn a bad input into its field, its message and exit code 2."""

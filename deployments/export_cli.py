@@ -10,11 +10,17 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from deployments.cli_support import EXIT_FAILURE, EXIT_USAGE, console, errors, load_settings, usage_errors
+from deployments.cli_support import (
+    EXIT_FAILURE,
+    console,
+    errors,
+    load_settings,
+    require_migrated,
+    usage_errors,
+)
 from flows.db import app_sessions, transaction
 from flows.domain import ExportStatus, Role
 from flows.errors import InvalidInputError
-from flows.migrate import current_revision, head_revision
 from flows.models import DataExport, User
 from flows.prefect_env import configure_prefect
 from flows.submission import ExportRequest, create_export
@@ -68,9 +74,7 @@ def run(
     """Create an export and run its flow here; print where the file is, its rows, bytes and checksum."""
     settings = load_settings()
     configure_prefect(settings)
-    if current_revision(settings.database_url) != head_revision():
-        errors.print("the app database is not migrated: run `exportflow db upgrade` first")
-        raise typer.Exit(EXIT_USAGE)
+    require_migrated(settings.database_url)
     with usage_errors():
         request = ExportRequest.validated(
             {

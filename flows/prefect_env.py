@@ -1,13 +1,21 @@
-"""Point Prefect at exportflow's settings before Prefect is imported (its settings load on import)."""
+"""Point Prefect at exportflow's settings (Prefect reads its own settings once, when first imported)."""
 
 import os
+import sys
 
 from flows.settings import Settings
 
 
 def configure_prefect(settings: Settings) -> None:
-    """Export PREFECT_API_URL from the settings when set, and never send telemetry off this machine."""
+    """Export PREFECT_API_URL from the settings when set, and never send telemetry off this machine.
+
+    If Prefect is already imported, its global settings are read again so the change takes effect.
+    """
     if settings.prefect_api_url:
         os.environ["PREFECT_API_URL"] = settings.prefect_api_url
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    if "prefect.context" in sys.modules:
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()

@@ -24,8 +24,8 @@ from api.export_creation import CreateCall, create_and_start
 from api.params import DateFrom, DateTo, date_bound
 from api.permissions import Permission, sees_everyones_objects
 from api.ratelimit import Bucket
-from api.run_states import current_status
-from api.schemas.common import ERROR_RESPONSES, Envelope, Page, Pagination
+from api.run_states import current_status, load_export
+from api.schemas.common import ERROR_RESPONSES, JSON_ERROR_RESPONSES, Envelope, Page, Pagination
 from api.schemas.exports import (
     Creator,
     ExecuteByType,
@@ -210,9 +210,9 @@ def export_status(
     export_id: uuid.UUID, services: ServicesDep, session: SessionDep, user: ReadExports
 ) -> Envelope[ExportStatusOut]:
     """The row's status, corrected first where Prefect knows its run failed, crashed or was cancelled."""
-    visible_export(session, user, export_id)
+    row = visible_export(session, user, export_id)
     session.commit()  # end this read: a correction writes in its own transaction
-    return Envelope(data=current_status(services.run_states, services.sessions, export_id))
+    return Envelope(data=current_status(services.run_states, services.sessions, row))
 
 
 @router.get("/exports/{export_id:uuid}", response_model=Envelope[ExportDetailOut], summary="Read an export")
@@ -337,7 +337,7 @@ def _readable_export(export_id: uuid.UUID, session: SessionDep, user: ReadExport
     "/exports/{export_id:uuid}/events",
     response_class=EventSourceResponse,
     summary="Stream status and progress (Server-Sent Events) until the export ends",
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={**JSON_ERROR_RESPONSES, 200: {"content": {"text/event-stream": {}}}},
 )
 async def events(
     export_id: Annotated[uuid.UUID, Depends(_readable_export)], services: ServicesDep
@@ -346,7 +346,7 @@ async def events(
     last: dict[str, Any] | None = None
     quiet = 0.0
     while True:
-        status = await run_in_threadpool(current_status, services.run_states, services.sessions, export_id)
+        status = await run_in_threadpool(_status_now, services, export_id)
         payload = status.model_dump(mode="json")
         if payload != last:
             last, quiet = payload, 0.0
@@ -360,6 +360,10 @@ async def events(
             return
         await asyncio.sleep(EVENT_POLL_SECONDS)
         quiet += EVENT_POLL_SECONDS
+
+
+def _status_now(services: Services, export_id: uuid.UUID) -> ExportStatusOut:
+    return current_status(services.run_states, services.sessions, load_export(services.sessions, export_id))
 
 
 def _cancel(services: Services, row: DataExport, user: User, actor: Actor) -> bool:

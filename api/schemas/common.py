@@ -58,3 +58,12 @@ ERROR_STATUSES = (400, 401, 403, 404, 409, 410, 429, 500)
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorEnvelope} for status in ERROR_STATUSES
 }
+# For routes whose success is not JSON (FastAPI files `model` responses under the route's own
+# media type): errors are still the JSON envelope.
+JSON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": "Error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+    }
+    for status in ERROR_STATUSES
+}

@@ -1,0 +1,110 @@
+"""The Prefect side of exportflow, made idempotently: the work pool, its queues, the export deployment.
+
+Run against the configured Prefect API (PREFECT_API_URL; see flows.prefect_env). The pool
+`exportflow` is of type process; its queues `high` and `normal` are polled in priority order by
+`prefect worker start --pool exportflow` started in the repository root.
+
+The export deployment is created once and afterwards only PATCHed, without a `schedules` field:
+Prefect's create call (an upsert) and RunnerDeployment.apply() both replace the deployment's
+schedules, which would delete the per-user schedules exportflow adds to it through the API.
+"""
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.actions import DeploymentUpdate, WorkPoolCreate
+from prefect.client.schemas.objects import WorkPool
+from prefect.exceptions import ObjectNotFound
+from prefect.utilities.callables import parameter_schema
+from prefect.workers.process import ProcessWorker
+
+from flows.domain import ExportPriority
+from flows.errors import ConfigurationError
+from flows.runs import WORK_POOL, WORK_QUEUES
+from flows.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXPORT_ENTRYPOINT = "flows/export.py:export"
+QUEUE_PRIORITIES = {WORK_QUEUES[ExportPriority.HIGH]: 1, WORK_QUEUES[ExportPriority.NORMAL]: 2}
+"""Queue name to priority (1 is polled first)."""
+DEFAULT_QUEUE = WORK_QUEUES[ExportPriority.NORMAL]
+DEPLOYMENT_DESCRIPTION = (
+    "One export of business data, from its data_exports row to a stored file and an email."
+)
+
+
+def set_up_prefect(client: SyncPrefectClient, settings: Settings) -> uuid.UUID:
+    """Ensure the work pool, its queues and the export deployment; returns the deployment's id."""
+    ensure_work_pool(client)
+    ensure_work_queues(client)
+    return ensure_export_deployment(client, settings)
+
+
+def ensure_work_pool(client: SyncPrefectClient) -> WorkPool:
+    """The `exportflow` process work pool, created if missing (an existing one is left as it is)."""
+    try:
+        return client.read_work_pool(WORK_POOL)
+    except ObjectNotFound:
+        pool = WorkPoolCreate(
+            name=WORK_POOL,
+            type=ProcessWorker.type,
+            base_job_template=ProcessWorker.get_default_base_job_template(),
+            description="exportflow's export runs, started by `prefect worker start --pool exportflow`.",
+        )
+        return client.create_work_pool(pool)
+
+
+def ensure_work_queues(client: SyncPrefectClient) -> dict[str, int]:
+    """Give the pool its queues with their priorities; returns every queue's priority as it ended up.
+
+    Prefect renumbers the other queues when a priority is taken, so the queues are set from the
+    highest priority down and the end state is checked.
+    """
+    for name, priority in sorted(QUEUE_PRIORITIES.items(), key=lambda item: item[1]):
+        try:
+            queue = client.read_work_queue_by_name(name, work_pool_name=WORK_POOL)
+        except ObjectNotFound:
+            client.create_work_queue(name, priority=priority, work_pool_name=WORK_POOL)
+            continue
+        if queue.priority != priority:
+            client.update_work_queue(queue.id, priority=priority)
+    priorities = {queue.name: queue.priority for queue in client.read_work_queues(work_pool_name=WORK_POOL)}
+    wrong = {
+        name: priorities.get(name)
+        for name, wanted in QUEUE_PRIORITIES.items()
+        if priorities.get(name) != wanted
+    }
+    if wrong:
+        raise ConfigurationError(f"work pool {WORK_POOL}: queue priorities ended up wrong: {wrong}")
+    return priorities
+
+
+def ensure_export_deployment(client: SyncPrefectClient, settings: Settings) -> uuid.UUID:
+    """Create the export deployment, or update it in place leaving its schedules alone."""
+    from flows.export import export
+
+    flow_name, _, name = settings.export_deployment.partition("/")
+    if flow_name != export.name or not name:
+        raise ConfigurationError(
+            f"EXPORTFLOW_EXPORT_DEPLOYMENT must be {export.name}/<deployment name>, "
+            f"not {settings.export_deployment!r}"
+        )
+    fields: dict[str, Any] = {
+        "description": DEPLOYMENT_DESCRIPTION,
+        "work_pool_name": WORK_POOL,
+        "work_queue_name": DEFAULT_QUEUE,
+        "path": str(REPO_ROOT),
+        "entrypoint": EXPORT_ENTRYPOINT,
+        "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": str(REPO_ROOT)}}],
+        "parameter_openapi_schema": parameter_schema(export).model_dump(exclude_unset=True),
+        "enforce_parameter_schema": True,
+    }
+    try:
+        existing = client.read_deployment_by_name(settings.export_deployment)
+    except ObjectNotFound:
+        flow_id = client.create_flow_from_name(export.name)
+        return client.create_deployment(flow_id=flow_id, name=name, **fields)
+    client.update_deployment(existing.id, DeploymentUpdate(**fields))
+    return existing.id

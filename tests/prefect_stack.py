@@ -1,0 +1,337 @@
+"""The whole stack as real processes for end-to-end tests: a Prefect server, a process worker and the API.
+
+Each runs in its own process group with its output in a log file under tmp; all of them (and
+their descendants, e.g. flow runs a worker started in sessions of their own) are killed at the
+end of the session, also when a test fails. Nothing listens beyond 127.0.0.1, and no telemetry
+leaves the machine. The Prefect server can be stopped and started again on the same port and
+database. Processes get a clean environment: no PREFECT_* or EXPORTFLOW_* of the test process.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.filters import WorkerFilter, WorkerFilterStatus
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from deployments.prefect_setup import REPO_ROOT, set_up_prefect
+from flows import migrate
+from flows.db import make_engine, session_factory, transaction
+from flows.domain import Role
+from flows.identity import create_user, issue_api_token
+from flows.runs import WORK_POOL
+from flows.settings import Settings
+from flows.sources import Source, parse_source
+from flows.warehouse import generate_demo_data
+
+BIN = Path(sys.executable).parent
+LOOPBACK = "127.0.0.1"
+START_TIMEOUT_SECONDS = 90.0
+STOP_GRACE_SECONDS = 5.0
+BIG_WAREHOUSE_ROWS = 200_000
+"""Sales rows of the big warehouse: a PDF of them renders for ~13 s, long enough to cancel or kill."""
+NO_TELEMETRY = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_UI_ENABLED": "false",
+    "PREFECT_SERVER_UI_ENABLED": "false",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def clean_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without Prefect or exportflow settings, telemetry off, plus `extra`."""
+    kept = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("PREFECT_", "EXPORTFLOW_", "PYTEST_"))
+    }
+    return {**kept, **NO_TELEMETRY, **extra}
+
+
+@dataclass
+class Service:
+    """A long-running subprocess in a process group of its own, its output appended to `log`."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str] = field(repr=False)
+    log: Path
+    cwd: Path = REPO_ROOT
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        assert self.process is None, f"{self.name} is already running"
+        with self.log.open("ab") as output:
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self) -> None:
+        """SIGTERM to the group and every descendant, SIGKILL to whatever is left after a grace period."""
+        if self.process is None:
+            return
+        process, self.process = self.process, None
+        try:
+            family = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            family = []
+        _signal_group(process.pid, signal.SIGTERM)
+        for member in family:
+            _signal(member, signal.SIGTERM)
+        _, alive = psutil.wait_procs(family, timeout=STOP_GRACE_SECONDS)
+        _signal_group(process.pid, signal.SIGKILL)
+        for member in alive:
+            _signal(member, signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=STOP_GRACE_SECONDS)
+        process.wait(timeout=STOP_GRACE_SECONDS)
+
+    def descendants(self) -> list[psutil.Process]:
+        assert self.process is not None, f"{self.name} is not running"
+        return list(psutil.Process(self.process.pid).children(recursive=True))
+
+    def wait_until(
+        self, ready: Callable[[], bool], what: str, timeout: float = START_TIMEOUT_SECONDS
+    ) -> None:
+        """Poll `ready` until it holds; fail with the end of the log if the process exits or time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                pytest.fail(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+            if ready():
+                return
+            time.sleep(0.2)
+        pytest.fail(f"{self.name}: {what} not within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _signal_group(pid: int, signum: signal.Signals) -> None:
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signum)
+
+
+def _signal(process: psutil.Process, signum: signal.Signals) -> None:
+    with suppress(psutil.NoSuchProcess):
+        process.send_signal(signum)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class PrefectServer:
+    """`prefect server start` on a fixed loopback port with its SQLite database under `home`."""
+
+    service: Service
+    port: int
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}/api"
+
+    def start(self) -> None:
+        self.service.start()
+        self.service.wait_until(lambda: _answers(f"{self.api_url}/health"), "the API answering")
+
+    def stop(self) -> None:
+        self.service.stop()
+
+
+@contextmanager
+def prefect_client(api_url: str) -> Iterator[SyncPrefectClient]:
+    """A Prefect client of this process talking to `api_url` (whatever Prefect settings are active)."""
+    with temporary_settings(updates={PREFECT_API_URL: api_url}), get_client(sync_client=True) as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Everything the end-to-end tests talk to."""
+
+    settings: Settings
+    prefect: PrefectServer
+    worker: Service
+    api: Service
+    api_url: str
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=f"{self.api_url}/api/v1", timeout=30.0)
+
+    def prefect_client(self) -> AbstractContextManager[SyncPrefectClient]:
+        return prefect_client(self.prefect.api_url)
+
+
+@dataclass(frozen=True)
+class StackUser:
+    id: uuid.UUID
+    email: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+MakeStackUser = Callable[[Role], StackUser]
+Timings = dict[str, float]
+TIMINGS = pytest.StashKey[Timings]()
+
+
+@pytest.fixture(scope="session")
+def timings(pytestconfig: pytest.Config) -> Timings:
+    """Durations a test measured (name to seconds), printed in the terminal summary."""
+    return pytestconfig.stash.setdefault(TIMINGS, {})
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    measured = config.stash.get(TIMINGS, {})
+    if measured:
+        terminalreporter.section("timings through the real stack")
+        for name, seconds in measured.items():
+            terminalreporter.write_line(f"{name}: {seconds:.2f} s")
+
+
+@pytest.fixture(scope="session")
+def make_stack_user(stack: Stack) -> Iterator[MakeStackUser]:
+    """Creates an active user of a role with an API token, straight in the stack's app database."""
+    engine = make_engine(stack.settings.database_url)
+
+    def make(role: Role) -> StackUser:
+        with transaction(session_factory(engine)) as session:
+            email = f"{role.value}-{uuid.uuid4().hex[:10]}@example.com"
+            user = create_user(session, email, role, first_name="E2E")
+            _, token = issue_api_token(session, user, "e2e")
+            return StackUser(user.id, user.email, token)
+
+    yield make
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def big_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Source:
+    """A DuckDB warehouse whose sales PDF takes long enough to be cancelled or killed mid-run."""
+    source = parse_source(str(tmp_path_factory.mktemp("stack-warehouse") / "warehouse.duckdb"))
+    generate_demo_data(source, rows=BIG_WAREHOUSE_ROWS)
+    return source
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, big_warehouse: Source) -> Iterator[Stack]:
+    """A Prefect server, the work pool and export deployment on it, a worker, and the API on uvicorn,
+    sharing one SQLite app database, the big DuckDB warehouse and storage under one HOME."""
+    root = tmp_path_factory.mktemp("stack")
+    home = root / "home"
+    api_port = free_port()
+    api_url = f"http://{LOOPBACK}:{api_port}"
+    settings = Settings(
+        api_public_url=api_url,
+        home=home,
+        database_url=f"sqlite:///{root / 'app.db'}",
+        source_url=str(big_warehouse.duckdb_path),
+        rate_limit_requests=100_000,
+        rate_limit_create_requests=100_000,
+        dispatch_interval_seconds=1,
+    )
+    migrate.upgrade(settings.database_url)
+    exportflow_env = _exportflow_environment(settings)
+    services: list[Service] = []
+    try:
+        port = free_port()
+        command = ["prefect", "server", "start", "--host", LOOPBACK, "--port", str(port)]
+        server = _service(
+            services, root, "prefect-server", command, {"PREFECT_HOME": str(root / "prefect-server")}
+        )
+        prefect = PrefectServer(server, port)
+        prefect.start()
+        settings = settings.model_copy(update={"prefect_api_url": prefect.api_url})
+        with prefect_client(prefect.api_url) as client:
+            set_up_prefect(client, settings)
+        prefect_env = {"PREFECT_API_URL": prefect.api_url, "EXPORTFLOW_PREFECT_API_URL": prefect.api_url}
+        worker = _service(
+            services,
+            root,
+            "prefect-worker",
+            ["prefect", "worker", "start", "--pool", WORK_POOL],
+            {
+                **exportflow_env,
+                **prefect_env,
+                "PREFECT_HOME": str(root / "prefect-worker"),
+                "PREFECT_WORKER_QUERY_SECONDS": "1",
+                "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
+            },
+        )
+        worker.start()
+        worker.wait_until(lambda: _worker_online(prefect.api_url), "the worker online")
+        api = _service(
+            services,
+            root,
+            "api",
+            ["uvicorn", "api.app:create_app", "--factory", "--host", LOOPBACK, "--port", str(api_port)],
+            {**exportflow_env, **prefect_env, "PREFECT_HOME": str(root / "prefect-api")},
+        )
+        api.start()
+        api.wait_until(lambda: _answers(f"{api_url}/health"), "the API answering")
+        yield Stack(settings, prefect, worker, api, api_url)
+    finally:
+        for service in reversed(services):
+            service.stop()
+
+
+def _exportflow_environment(settings: Settings) -> dict[str, str]:
+    return {
+        "EXPORTFLOW_HOME": str(settings.home),
+        "EXPORTFLOW_DATABASE_URL": settings.database_url,
+        "EXPORTFLOW_SOURCE_URL": settings.source_url,
+        "EXPORTFLOW_API_PUBLIC_URL": settings.api_public_url,
+        "EXPORTFLOW_RATE_LIMIT_REQUESTS": str(settings.rate_limit_requests),
+        "EXPORTFLOW_RATE_LIMIT_CREATE_REQUESTS": str(settings.rate_limit_create_requests),
+        "EXPORTFLOW_DISPATCH_INTERVAL_SECONDS": str(settings.dispatch_interval_seconds),
+    }
+
+
+def _service(
+    services: list[Service], root: Path, name: str, command: list[str], env: Mapping[str, str]
+) -> Service:
+    """A service running an executable of this virtualenv, registered for the teardown."""
+    service = Service(
+        name, [str(BIN / command[0]), *command[1:]], clean_environment(**env), root / f"{name}.log"
+    )
+    services.append(service)
+    return service
+
+
+def _worker_online(api_url: str) -> bool:
+    with prefect_client(api_url) as client:
+        online = WorkerFilter(status=WorkerFilterStatus(any_=["ONLINE"]))
+        return bool(client.read_workers_for_work_pool(WORK_POOL, worker_filter=online))
