@@ -4,11 +4,14 @@ import json
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from api.app import create_app
 from deployments.cli import app
 from deployments.cli_support import EXIT_USAGE
 from flows.migrate import current_revision, head_revision
+from flows.settings import get_settings
 from flows.sources import parse_source
 from flows.warehouse import warehouse_is_populated
 
@@ -68,12 +71,17 @@ def test_demo_data_fills_a_given_source(fresh_home: Path) -> None:
 
 
 def test_up_prepares_a_fresh_instance_once(fresh_home: Path) -> None:
-    first = runner.invoke(app, ["up", "--demo-rows", "200"])
+    first = runner.invoke(app, ["up", "--demo-rows", "200", "--no-serve"], terminal_width=400)
     assert first.exit_code == 0, first.output
     assert "demo warehouse generated" in first.output
+    token = next(line for line in first.output.splitlines() if line.startswith("ef_"))
+    with TestClient(create_app(get_settings())) as client:
+        listed = client.get("/api/v1/exports", headers={"Authorization": f"Bearer {token}"})
+    assert listed.status_code == 200
     assert current_revision(f"sqlite:///{fresh_home / 'app.db'}") is not None
     assert warehouse_is_populated(parse_source(str(fresh_home / "warehouse.duckdb")))
 
-    second = runner.invoke(app, ["up", "--demo-rows", "200"])
+    second = runner.invoke(app, ["up", "--demo-rows", "200", "--no-serve"])
     assert second.exit_code == 0, second.output
     assert "demo warehouse generated" not in second.output
+    assert "ef_" not in second.output
