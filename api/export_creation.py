@@ -3,15 +3,16 @@
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends, Header, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.access import check_may_export, template_for
-from api.deps import Client, Services
+from api.deps import Client, ClientDep, Services, ServicesDep, SessionDep
 from api.errors import ApiError
 from api.schemas.exports import ExportCreate
 from flows.domain import ExportPriority
@@ -20,6 +21,20 @@ from flows.runs import start_export_run
 from flows.submission import ExportRequest, create_export
 
 IDEMPOTENCY_FIELD = "Idempotency-Key"
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=IDEMPOTENCY_FIELD,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description=(
+            "Repeat a request safely: the same key and body return the first export; another body is a 409."
+        ),
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -33,7 +48,6 @@ class CreateCall:
     route: str
     body: ExportCreate
     priority: ExportPriority
-    idempotency_key: str | None
     fingerprint_body: BaseModel | None = None
 
     @property
@@ -43,43 +57,63 @@ class CreateCall:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def create_and_start(
-    session: Session, services: Services, user: User, client: Client, call: CreateCall
-) -> DataExport:
-    """The export for this call: the first one again for a repeated Idempotency-Key, else a new pending
-    row whose flow run is started (Prefect being down leaves it pending for the dispatcher)."""
-    if call.idempotency_key is not None:
-        replayed = _replay(session, user, call)
-        if replayed is not None:
-            return replayed
-    request = ExportRequest.validated(_with_template_defaults(session, user, call.body))
-    check_may_export(user, request.export_type, services.settings)
-    row = create_export(
-        session,
-        request,
-        user,
-        priority=call.priority,
-        idempotency_key=call.idempotency_key,
-        idempotency_fingerprint=call.fingerprint if call.idempotency_key else None,
-        actor=client.actor(user),
-    )
-    try:
-        session.commit()
-    except IntegrityError:  # the same key raced in from another request
-        session.rollback()
-        replayed = _replay(session, user, call)
-        if replayed is None:
-            raise
-        return replayed
-    start_export_run(services.sessions, services.settings, row.id)
-    return row
+@dataclass(frozen=True)
+class Creation:
+    """What a creating route works with besides its body and caller: one request's services."""
 
+    services: Services
+    session: Session
+    client: Client
+    response: Response
+    idempotency_key: str | None
 
-def _replay(session: Session, user: User, call: CreateCall) -> DataExport | None:
-    first = session.scalar(
-        select(DataExport).where(
-            DataExport.created_by == user.id, DataExport.idempotency_key == call.idempotency_key
+    def start(self, user: User, call: CreateCall) -> DataExport:
+        """The export for this call: the first one again for a repeated Idempotency-Key, else a new
+        pending row whose flow run is started (Prefect being down leaves it pending for the dispatcher)."""
+        session, key = self.session, self.idempotency_key
+        if key is not None:
+            replayed = _replay(session, user, key, call)
+            if replayed is not None:
+                return replayed
+        request = ExportRequest.validated(_with_template_defaults(session, user, call.body))
+        check_may_export(user, request.export_type, self.services.settings)
+        row = create_export(
+            session,
+            request,
+            user,
+            priority=call.priority,
+            idempotency_key=key,
+            idempotency_fingerprint=call.fingerprint if key else None,
+            actor=self.client.actor(user),
         )
+        try:
+            session.commit()
+        except IntegrityError:  # the same key raced in from another request
+            session.rollback()
+            replayed = _replay(session, user, key, call) if key else None
+            if replayed is None:
+                raise
+            return replayed
+        start_export_run(self.services.sessions, self.services.settings, row.id)
+        return row
+
+
+def creation(
+    services: ServicesDep,
+    session: SessionDep,
+    client: ClientDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> Creation:
+    return Creation(services, session, client, response, idempotency_key)
+
+
+CreationDep = Annotated[Creation, Depends(creation)]
+
+
+def _replay(session: Session, user: User, key: str, call: CreateCall) -> DataExport | None:
+    first = session.scalar(
+        select(DataExport).where(DataExport.created_by == user.id, DataExport.idempotency_key == key)
     )
     if first is None:
         return None

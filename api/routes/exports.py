@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from api.access import check_may_export, visible_export, visible_exports
 from api.deps import ClientDep, Services, ServicesDep, SessionDep, require
 from api.errors import ApiError
-from api.export_creation import CreateCall, create_and_start
+from api.export_creation import CreateCall, CreationDep
 from api.params import DateFrom, DateTo, date_bound
 from api.permissions import Permission, sees_everyones_objects
 from api.ratelimit import Bucket
@@ -47,18 +47,6 @@ from flows.submission import ExportRequest, create_export
 router = APIRouter(tags=["exports"], responses=ERROR_RESPONSES)
 
 ReadExports = Annotated[User, require(Permission.EXPORTS_READ)]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
-        description=(
-            "Repeat a request safely: the same key and body return the first export; another body is a 409."
-        ),
-    ),
-]
 EVENT_POLL_SECONDS = 0.5
 EVENT_KEEPALIVE_SECONDS = 15.0
 MAX_NAME_LENGTH = 255
@@ -132,18 +120,12 @@ def list_exports(
 @router.post("/exports", status_code=201, response_model=Envelope[ExportOut], summary="Create an export")
 def create(
     body: ExportCreate,
-    services: ServicesDep,
-    session: SessionDep,
-    client: ClientDep,
     user: Annotated[User, require(Permission.EXPORTS_CREATE, also_spends=Bucket.CREATIONS)],
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
+    creation: CreationDep,
 ) -> Envelope[ExportOut]:
     """Store a pending export and start its flow run (it stays pending if Prefect is down)."""
-    call = CreateCall(
-        route="create", body=body, priority=ExportPriority.NORMAL, idempotency_key=idempotency_key
-    )
-    return _created(create_and_start(session, services, user, client, call), session, response)
+    row = creation.start(user, CreateCall(route="create", body=body, priority=ExportPriority.NORMAL))
+    return _created(row, creation.session, creation.response)
 
 
 @router.post(
@@ -151,18 +133,12 @@ def create(
 )
 def execute(
     body: ExportCreate,
-    services: ServicesDep,
-    session: SessionDep,
-    client: ClientDep,
     user: Annotated[User, require(Permission.EXPORTS_EXECUTE, also_spends=Bucket.CREATIONS)],
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
+    creation: CreationDep,
 ) -> Envelope[ExportOut]:
     """Like create, on the high-priority queue of the work pool."""
-    call = CreateCall(
-        route="execute", body=body, priority=ExportPriority.HIGH, idempotency_key=idempotency_key
-    )
-    return _created(create_and_start(session, services, user, client, call), session, response)
+    row = creation.start(user, CreateCall(route="execute", body=body, priority=ExportPriority.HIGH))
+    return _created(row, creation.session, creation.response)
 
 
 @router.post(
@@ -173,13 +149,9 @@ def execute(
 )
 def execute_type(
     export_type: ExportType,
-    services: ServicesDep,
-    session: SessionDep,
-    client: ClientDep,
     user: Annotated[User, require(Permission.EXPORTS_EXECUTE, also_spends=Bucket.CREATIONS)],
-    response: Response,
+    creation: CreationDep,
     body: ExecuteByType | None = None,
-    idempotency_key: IdempotencyKey = None,
 ) -> Envelope[ExportOut]:
     """High priority; the name defaults to the type and the time, the columns to the type's defaults."""
     options = body or ExecuteByType()
@@ -197,10 +169,9 @@ def execute_type(
         route=f"execute/{export_type.value}",
         body=full,
         priority=ExportPriority.HIGH,
-        idempotency_key=idempotency_key,
         fingerprint_body=options,
     )
-    return _created(create_and_start(session, services, user, client, call), session, response)
+    return _created(creation.start(user, call), creation.session, creation.response)
 
 
 @router.get(
