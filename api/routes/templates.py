@@ -5,13 +5,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from api.access import check_may_export, readable_templates, template_for
 from api.deps import ClientDep, ServicesDep, SessionDep, require
 from api.permissions import Permission
 from api.schemas.common import ERROR_RESPONSES, Envelope, Page, Pagination
 from api.schemas.templates import TemplateCreate, TemplateOut, TemplateUpdate
-from flows.audit import audit
+from flows.audit import Actor, audit
 from flows.catalog import may_export
 from flows.domain import ExportType, Role
 from flows.models import ExportTemplate, User
@@ -71,10 +72,7 @@ def create_template(
     session.add(row)
     session.flush()
     details = {"export_type": row.export_type, "format": row.format, "is_public": row.is_public}
-    audit(session, "template_created", row.id, details, actor=client.actor(user), resource=RESOURCE)
-    session.commit()
-    session.refresh(row)
-    return Envelope(data=TemplateOut.model_validate(row))
+    return _saved(session, row, "template_created", details, client.actor(user))
 
 
 @router.put(
@@ -93,11 +91,7 @@ def update_template(
     changes = body.model_dump(exclude_unset=True)
     template = _checked({**_fields(row), **changes}, user, services.settings)
     _apply(row, template)
-    details = {"fields": sorted(changes)}
-    audit(session, "template_updated", row.id, details, actor=client.actor(user), resource=RESOURCE)
-    session.commit()
-    session.refresh(row)
-    return Envelope(data=TemplateOut.model_validate(row))
+    return _saved(session, row, "template_updated", {"fields": sorted(changes)}, client.actor(user))
 
 
 @router.delete(
@@ -117,6 +111,16 @@ def delete_template(
     audit(session, "template_deleted", row.id, details, actor=client.actor(user), resource=RESOURCE)
     session.commit()
     return Envelope(data=out)
+
+
+def _saved(
+    session: Session, row: ExportTemplate, action: str, details: dict[str, Any], actor: Actor
+) -> Envelope[TemplateOut]:
+    """Audit the change, commit it and answer with the template as stored."""
+    audit(session, action, row.id, details, actor=actor, resource=RESOURCE)
+    session.commit()
+    session.refresh(row)
+    return Envelope(data=TemplateOut.model_validate(row))
 
 
 def _checked(data: dict[str, Any], user: User, settings: Settings) -> TemplateCreate:

@@ -44,6 +44,20 @@ COLUMNS = ["order_number", "sale_date", "customer_name", "total_amount"]
 MakeExport = Callable[..., uuid.UUID]
 
 
+def download_records(sessions: Any, export_id: uuid.UUID) -> tuple[ExportDownloadLog, AuditLog]:
+    """The one download-log row and the one audit row that a granted download writes."""
+    with sessions() as session:
+        logged = session.scalars(
+            select(ExportDownloadLog).where(ExportDownloadLog.export_id == export_id)
+        ).one()
+        audited = session.scalars(
+            select(AuditLog).where(
+                AuditLog.resource_id == str(export_id), AuditLog.action == "export_downloaded"
+            )
+        ).one()
+    return logged, audited
+
+
 @pytest.fixture
 def sessions(api_settings: Settings) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(api_settings.database_url)
@@ -179,15 +193,7 @@ def test_the_owner_downloads_the_file_that_matches_its_checksum(
     assert fetched.headers["content-type"] == "text/csv; charset=utf-8"
     assert int(fetched.headers["content-length"]) == row.file_size
     assert fetched.headers["content-disposition"] == content_disposition(data["file_name"])
-    with sessions() as session:
-        logged = session.scalars(
-            select(ExportDownloadLog).where(ExportDownloadLog.export_id == export_id)
-        ).one()
-        audited = session.scalars(
-            select(AuditLog).where(
-                AuditLog.resource_id == str(export_id), AuditLog.action == "export_downloaded"
-            )
-        ).one()
+    logged, audited = download_records(sessions, export_id)
     assert (logged.downloaded_by, logged.ip_address, logged.user_agent) == (
         manager.id,
         "testclient",
@@ -511,14 +517,6 @@ def test_the_download_log_has_the_clients_real_address(
         )
     assert response.status_code == 200
 
-    with sessions() as session:
-        logged = session.scalars(
-            select(ExportDownloadLog).where(ExportDownloadLog.export_id == export_id)
-        ).one()
-        audited = session.scalars(
-            select(AuditLog).where(
-                AuditLog.resource_id == str(export_id), AuditLog.action == "export_downloaded"
-            )
-        ).one()
+    logged, audited = download_records(sessions, export_id)
     assert (logged.ip_address, logged.user_agent) == (expected, "ua/9")
     assert (audited.ip_address, audited.user_agent) == (expected, "ua/9")
