@@ -53,7 +53,7 @@ def big_duckdb_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Source:
     from flows.sources import parse_source
 
     source = parse_source(str(tmp_path_factory.mktemp("big") / "warehouse.duckdb"))
-    generate_demo_data(source, rows=60_000)
+    generate_demo_data(source, rows=250_000)
     return source
 
 
