@@ -1,6 +1,7 @@
 """The FastAPI application: the seed's routes under /api/v1, thin over flows/ and Prefect."""
 
 import asyncio
+import gc
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -42,6 +43,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             trusted_proxies=parse_networks(settings.trusted_proxies),
             run_states=RunStateCache(),
         )
+        # Everything imported so far (Prefect, pydantic, SQLAlchemy: ~1M objects) lives as long as
+        # the process; out of the collector's way, a full collection no longer stalls requests.
+        gc.collect()
+        gc.freeze()
         dispatcher = asyncio.create_task(_dispatch_forever(app.state.services))
         try:
             yield

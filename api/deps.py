@@ -54,25 +54,19 @@ bearer = HTTPBearer(
 )
 
 
-def get_current_user(
-    services: ServicesDep,
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> User:
-    if credentials is None:
-        raise unauthorized("missing bearer token (Authorization: Bearer <token>)")
-    user = authenticate(services.sessions, session, services.settings, credentials.credentials)
-    session.commit()  # hand the connection back: never hold one while waiting for a worker thread
-    return user
-
-
-CurrentUser = Annotated[User, Depends(get_current_user)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 def require(permission: Permission, *, also_spends: Bucket | None = None) -> Any:
-    """A dependency giving the caller once they are within their rate limit and hold `permission`."""
+    """A dependency giving the caller once they are authenticated, within their rate limit and hold
+    `permission`: one step (one worker-thread hop), in a session of its own that is closed before
+    the route runs, so no request holds a pooled connection while it waits for a thread."""
 
-    def check(user: CurrentUser, services: ServicesDep, response: Response) -> User:
+    def check(services: ServicesDep, credentials: Credentials, response: Response) -> User:
+        if credentials is None:
+            raise unauthorized("missing bearer token (Authorization: Bearer <token>)")
+        with services.sessions() as session:
+            user = authenticate(services.sessions, session, services.settings, credentials.credentials)
         allowance = services.rate_limits.spend(Bucket.REQUESTS, str(user.id))
         if also_spends is not None:
             allowance = services.rate_limits.spend(also_spends, str(user.id))

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from deployments.cli import app
-from deployments.cli_support import EXIT_USAGE, console
+from deployments.cli_support import EXIT_USAGE
 from flows.settings import get_settings
 
 runner = CliRunner()
@@ -38,14 +38,14 @@ def api_client(exportflow_env: Path) -> Iterator[TestClient]:
         yield client
 
 
-def test_users_create_and_list(exportflow_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(console, "width", 300)  # the session's database holds many users: no wrapping
+def test_users_create_and_list(exportflow_env: Path) -> None:
     email = _email()
     result = runner.invoke(
         app, ["users", "create", "--email", email.upper(), "--role", "admin", "--first-name", "Ada"]
     )
     assert result.exit_code == 0, result.output
-    listed = runner.invoke(app, ["users", "list"], terminal_width=200)
+    # The session's database holds many users with long addresses: a wide table does not wrap them.
+    listed = runner.invoke(app, ["users", "list"], env={"COLUMNS": "400"})
     assert listed.exit_code == 0, listed.output
     line = next(line for line in listed.stdout.splitlines() if email.split("@")[0] in line.lower())
     assert "admin" in line

@@ -178,11 +178,15 @@ def execute_type(
     "/exports/status/{export_id:uuid}", response_model=Envelope[ExportStatusOut], summary="Export status"
 )
 def export_status(
-    export_id: uuid.UUID, services: ServicesDep, session: SessionDep, user: ReadExports
+    export_id: uuid.UUID, services: ServicesDep, user: ReadExports
 ) -> Envelope[ExportStatusOut]:
-    """The row's status, corrected first where Prefect knows its run failed, crashed or was cancelled."""
-    row = visible_export(session, user, export_id)
-    session.commit()  # end this read: a correction writes in its own transaction
+    """The row's status, corrected first where Prefect knows its run failed, crashed or was cancelled.
+
+    The most polled route: its read is a short session of its own (no request-scoped session to
+    open and close in worker threads), ended before any correction writes in its own.
+    """
+    with services.sessions() as session:
+        row = visible_export(session, user, export_id)
     return Envelope(data=current_status(services.run_states, services.sessions, row))
 
 
