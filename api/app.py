@@ -16,7 +16,7 @@ from api.deps import Services, parse_networks
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.ratelimit import RateLimits
-from api.routes import analytics, downloads, exports, templates, types
+from api.routes import analytics, downloads, exports, schedules, templates, types
 from api.run_states import RunStateCache
 from flows.db import make_engine, session_factory
 from flows.prefect_env import configure_prefect
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(RequestIdMiddleware)
-    for module in (types, templates, analytics, downloads, exports):
+    for module in (types, templates, schedules, analytics, downloads, exports):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get("/health", include_in_schema=False)

@@ -132,6 +132,31 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the API retries starting exports that were stored while Prefect was down.",
     )
+    heartbeat_lease_seconds: int = Field(
+        default=60,
+        ge=10,
+        description="A processing export whose heartbeat is older than this is taken for dead (reconciler).",
+    )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="Runs one export may get (the first and the reconciler's retries).",
+    )
+    reconcile_interval_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How often the reconciler looks for stuck, dead or undispatched exports.",
+    )
+    cleanup_cron: str = Field(
+        default="0 * * * *",
+        description="When the export-cleanup deployment runs (cron, UTC): expiry and leftovers.",
+    )
+    work_file_max_age_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="Upload temporaries and staged work files older than this are removed by cleanup.",
+    )
     api_host: str = Field(default="127.0.0.1", description="Address `exportflow api` listens on.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port `exportflow api` listens on.")
     trusted_proxies: list[str] = Field(
