@@ -4,16 +4,27 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from flows.db import make_engine, session_factory, transaction
-from flows.domain import Role
+from flows.domain import ExportFormat, Role
 from flows.identity import create_user, issue_api_token
+from flows.models import User
+from flows.naming import export_file_name
+from flows.records import RunResult, begin_export, complete_export
+from flows.render import RenderOptions, renderer_for
 from flows.settings import Settings
 from flows.sources import Source
+from flows.storage import export_key, open_storage
+from flows.submission import ExportRequest, create_export
+
+if TYPE_CHECKING:
+    from tests.conftest import StageRows
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,8 @@ class Caller:
 
 
 MakeCaller = Callable[[Role], Caller]
+MakeExport = Callable[..., uuid.UUID]
+COLUMNS = ["order_number", "sale_date", "customer_name", "total_amount"]
 
 
 @pytest.fixture
@@ -98,3 +111,49 @@ def admin(make_caller: MakeCaller) -> Caller:
 @pytest.fixture
 def super_admin(make_caller: MakeCaller) -> Caller:
     return make_caller(Role.SUPER_ADMIN)
+
+
+@pytest.fixture
+def sessions(api_settings: Settings) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(api_settings.database_url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def make_export(sessions: sessionmaker[Session], stage_rows: "StageRows", tmp_path: Path) -> MakeExport:
+    """Makes a completed export of `owner` through the record path, stored under `settings`."""
+
+    def make(
+        settings: Settings,
+        owner: Caller,
+        *,
+        name: str = "Q1 sales",
+        export_format: ExportFormat = ExportFormat.CSV,
+        options: dict[str, Any] | None = None,
+    ) -> uuid.UUID:
+        request = ExportRequest.validated(
+            {
+                "export_name": name,
+                "export_type": "sales",
+                "format": export_format,
+                "columns": COLUMNS,
+                "options": options or {},
+            }
+        )
+        with transaction(sessions) as session:
+            export_id = create_export(session, request, session.get_one(User, owner.id)).id
+        job = begin_export(sessions, export_id, None, settings)
+        renderer = renderer_for(job.format)
+        file_name = export_file_name(job.name, job.started_at, renderer.EXTENSION)
+        target = tmp_path / f"{export_id}-{file_name}"
+        staged = stage_rows("sales", columns=COLUMNS)
+        render_options = RenderOptions(**request.options.model_dump(), title=job.name, export_type="sales")
+        renderer.render(staged, target, render_options)
+        key = export_key(job.export_type.value, job.started_at, job.id, file_name)
+        stored = open_storage(settings).upload(target, key, renderer.MEDIA_TYPE)
+        result = RunResult(staged.total_rows, stored.size, stored.sha256, stored.key, stored.location)
+        complete_export(sessions, job, result, settings)
+        return export_id
+
+    return make

@@ -9,9 +9,8 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -24,24 +23,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from api.routes.downloads import content_disposition
-from flows.db import make_engine, session_factory, transaction
+from flows.db import transaction
 from flows.domain import ExportFormat, ExportStatus, ExportType, Role
 from flows.models import AuditLog, DataExport, ExportDownloadLog, User
-from flows.naming import export_file_name
-from flows.records import RunResult, begin_export, complete_export, fail_export
-from flows.render import RenderOptions, renderer_for
+from flows.records import fail_export
 from flows.settings import Settings
-from flows.storage import export_key, open_storage
 from flows.submission import ExportRequest, create_export
-from tests.api.conftest import Caller, MakeCaller
+from tests.api.conftest import Caller, MakeCaller, MakeExport
 
 if TYPE_CHECKING:
-    from tests.conftest import StageRows
+    pass
 
 pytest_plugins = ["tests.fixtures_s3"]
-
-COLUMNS = ["order_number", "sale_date", "customer_name", "total_amount"]
-MakeExport = Callable[..., uuid.UUID]
 
 
 def download_records(sessions: Any, export_id: uuid.UUID) -> tuple[ExportDownloadLog, AuditLog]:
@@ -58,13 +51,6 @@ def download_records(sessions: Any, export_id: uuid.UUID) -> tuple[ExportDownloa
     return logged, audited
 
 
-@pytest.fixture
-def sessions(api_settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(api_settings.database_url)
-    yield session_factory(engine)
-    engine.dispose()
-
-
 @pytest.fixture(params=["local", "s3"])
 def storage_settings(request: pytest.FixtureRequest, api_settings: Settings) -> Settings:
     """The test's app settings storing files locally (under tmp_path) or in a new bucket on moto."""
@@ -75,45 +61,6 @@ def storage_settings(request: pytest.FixtureRequest, api_settings: Settings) -> 
     return api_settings.model_copy(
         update={"storage_url": f"s3://{bucket}/files", "s3_endpoint_url": endpoint}
     )
-
-
-@pytest.fixture
-def make_export(sessions: sessionmaker[Session], stage_rows: "StageRows", tmp_path: Path) -> MakeExport:
-    """Makes a completed export of `owner` through the record path, stored under `settings`."""
-
-    def make(
-        settings: Settings,
-        owner: Caller,
-        *,
-        name: str = "Q1 sales",
-        export_format: ExportFormat = ExportFormat.CSV,
-        options: dict[str, Any] | None = None,
-    ) -> uuid.UUID:
-        request = ExportRequest.validated(
-            {
-                "export_name": name,
-                "export_type": "sales",
-                "format": export_format,
-                "columns": COLUMNS,
-                "options": options or {},
-            }
-        )
-        with transaction(sessions) as session:
-            export_id = create_export(session, request, session.get_one(User, owner.id)).id
-        job = begin_export(sessions, export_id, None, settings)
-        renderer = renderer_for(job.format)
-        file_name = export_file_name(job.name, job.started_at, renderer.EXTENSION)
-        target = tmp_path / f"{export_id}-{file_name}"
-        staged = stage_rows("sales", columns=COLUMNS)
-        render_options = RenderOptions(**request.options.model_dump(), title=job.name, export_type="sales")
-        renderer.render(staged, target, render_options)
-        key = export_key(job.export_type.value, job.started_at, job.id, file_name)
-        stored = open_storage(settings).upload(target, key, renderer.MEDIA_TYPE)
-        result = RunResult(staged.total_rows, stored.size, stored.sha256, stored.key, stored.location)
-        complete_export(sessions, job, result, settings)
-        return export_id
-
-    return make
 
 
 def download(client: TestClient, caller: Caller, export_id: uuid.UUID, **headers: str) -> httpx.Response:

@@ -1,0 +1,282 @@
+"""A typed Python client for the exportflow API: every route, models back, typed errors from the envelope.
+
+with ExportflowClient("http://127.0.0.1:8000", token) as client:
+    export = client.create_export(ExportCreate(export_name="Q3", export_type="sales", format="csv"))
+    for status in client.events(export.id):
+        print(status.status, status.progress_percentage)
+    client.download(export.id, Path("q3.csv"))
+"""
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from api.schemas.analytics import AnalyticsOut, StatisticsOut
+from api.schemas.common import ErrorItem, Pagination
+from api.schemas.exports import (
+    DownloadOut,
+    ExecuteByType,
+    ExportCreate,
+    ExportDetailOut,
+    ExportOut,
+    ExportStatusOut,
+)
+from api.schemas.templates import TemplateCreate, TemplateOut, TemplateUpdate
+from api.schemas.types import ExportTypeOut
+from flows.domain import ExportStatus, ExportType
+
+M = TypeVar("M", bound=BaseModel)
+API_PREFIX = "/api/v1"
+FINAL_STATUSES = frozenset(
+    {ExportStatus.COMPLETED, ExportStatus.FAILED, ExportStatus.CANCELLED, ExportStatus.EXPIRED}
+)
+DOWNLOAD_CHUNK = 1024 * 1024
+
+
+class ExportflowError(Exception):
+    """An error answer of the API: its status and the envelope's errors (field, message, code)."""
+
+    def __init__(self, status: int, errors: list[ErrorItem], request_id: str | None = None) -> None:
+        self.status = status
+        self.errors = errors
+        self.request_id = request_id
+        first = errors[0] if errors else None
+        where = f" ({first.field})" if first and first.field else ""
+        super().__init__(f"{status}{where}: {first.message if first else 'no details'}")
+
+
+class InvalidRequest(ExportflowError):
+    """400: a field of the request is wrong (see `errors[i].field`)."""
+
+
+class Unauthorized(ExportflowError):
+    """401: missing, expired or revoked credentials."""
+
+
+class Forbidden(ExportflowError):
+    """403: the role lacks the permission, or may not export the type."""
+
+
+class NotFound(ExportflowError):
+    """404: no such object, or not one the caller may see."""
+
+
+class Conflict(ExportflowError):
+    """409: not in a state that allows this (e.g. cancelling a finished export)."""
+
+
+class Gone(ExportflowError):
+    """410: the export's file expired."""
+
+
+class RateLimited(ExportflowError):
+    """429: come back after `retry_after` seconds."""
+
+    retry_after: int | None = None
+
+
+class ServerError(ExportflowError):
+    """5xx: the server failed; `request_id` identifies it in the server's log."""
+
+
+ERRORS: Mapping[int, type[ExportflowError]] = {
+    400: InvalidRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    410: Gone,
+    429: RateLimited,
+}
+
+
+class ExportflowClient:
+    """One API server and one token; pass `http` to reuse a client (tests pass a TestClient)."""
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000",
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        http: httpx.Client | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = http or httpx.Client(base_url=base_url, timeout=timeout)
+        self._owns_http = http is None
+        self._headers = headers
+
+    def __enter__(self) -> "ExportflowClient":
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    # exports
+    def list_exports(self, **filters: Any) -> tuple[list[ExportOut], Pagination]:
+        """Filters as the route takes them: type, format, status, date_from, date_to, created_by, page,
+        limit, sort_by, sort_order."""
+        body = self._call("GET", "/exports", params={k: v for k, v in filters.items() if v is not None})
+        return TypeAdapter(list[ExportOut]).validate_python(body["data"]), Pagination(**body["pagination"])
+
+    def create_export(self, request: ExportCreate, *, idempotency_key: str | None = None) -> ExportOut:
+        return self._data(ExportOut, "POST", "/exports", payload=_body(request), key=idempotency_key)
+
+    def execute_export(self, request: ExportCreate, *, idempotency_key: str | None = None) -> ExportOut:
+        return self._data(ExportOut, "POST", "/exports/execute", payload=_body(request), key=idempotency_key)
+
+    def execute_type(
+        self,
+        export_type: ExportType,
+        request: ExecuteByType | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> ExportOut:
+        body = _body(request) if request else None
+        path = f"/exports/execute/{export_type.value}"
+        return self._data(ExportOut, "POST", path, payload=body, key=idempotency_key)
+
+    def get_export(self, export_id: uuid.UUID, *, include_details: bool = False) -> ExportDetailOut:
+        params = {"include_details": "true"} if include_details else None
+        return self._data(ExportDetailOut, "GET", f"/exports/{export_id}", params=params)
+
+    def delete_export(self, export_id: uuid.UUID) -> ExportOut:
+        return self._data(ExportOut, "DELETE", f"/exports/{export_id}")
+
+    def status(self, export_id: uuid.UUID) -> ExportStatusOut:
+        return self._data(ExportStatusOut, "GET", f"/exports/status/{export_id}")
+
+    def cancel(self, export_id: uuid.UUID) -> ExportOut:
+        return self._data(ExportOut, "POST", f"/exports/{export_id}/cancel")
+
+    def retry(self, export_id: uuid.UUID) -> ExportOut:
+        return self._data(ExportOut, "POST", f"/exports/{export_id}/retry")
+
+    def events(self, export_id: uuid.UUID) -> Iterator[ExportStatusOut]:
+        """The export's status on every change (Server-Sent Events), ending once it is final."""
+        path = f"{API_PREFIX}/exports/{export_id}/events"
+        with self._http.stream("GET", path, headers=self._headers, timeout=None) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _error(response)
+            data: list[str] = []
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    data.append(line.removeprefix("data:").strip())
+                elif not line and data:
+                    yield ExportStatusOut.model_validate(json.loads("\n".join(data)))
+                    data = []
+
+    def wait(self, export_id: uuid.UUID) -> ExportStatusOut:
+        """Follow the events until the export is final; returns its last status."""
+        last = self.status(export_id)
+        if last.status in FINAL_STATUSES:
+            return last
+        for last in self.events(export_id):
+            if last.status in FINAL_STATUSES:
+                break
+        return last
+
+    def download_url(self, export_id: uuid.UUID) -> DownloadOut:
+        return self._data(DownloadOut, "GET", f"/exports/{export_id}/download")
+
+    def download(self, export_id: uuid.UUID, target: Path) -> DownloadOut:
+        """Save the export's file to `target` (written beside it, then renamed) after checking its sha256."""
+        link = self.download_url(export_id)
+        partial = target.with_name(f".{target.name}.part")
+        digest = hashlib.sha256()
+        try:
+            with self._http.stream("GET", link.download_url) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error(response)
+                with partial.open("wb") as output:
+                    for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
+                        digest.update(chunk)
+                        output.write(chunk)
+            if link.checksum_sha256 and digest.hexdigest() != link.checksum_sha256:
+                raise ValueError(f"downloaded file does not match its checksum {link.checksum_sha256}")
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return link
+
+    # templates, types, statistics
+    def list_templates(self, **filters: Any) -> tuple[list[TemplateOut], Pagination]:
+        body = self._call(
+            "GET", "/exports/templates", params={k: v for k, v in filters.items() if v is not None}
+        )
+        return TypeAdapter(list[TemplateOut]).validate_python(body["data"]), Pagination(**body["pagination"])
+
+    def create_template(self, template: TemplateCreate) -> TemplateOut:
+        return self._data(TemplateOut, "POST", "/exports/templates", payload=_body(template))
+
+    def update_template(self, template_id: uuid.UUID, changes: TemplateUpdate) -> TemplateOut:
+        return self._data(TemplateOut, "PUT", f"/exports/templates/{template_id}", payload=_body(changes))
+
+    def delete_template(self, template_id: uuid.UUID) -> TemplateOut:
+        return self._data(TemplateOut, "DELETE", f"/exports/templates/{template_id}")
+
+    def types(self) -> list[ExportTypeOut]:
+        return TypeAdapter(list[ExportTypeOut]).validate_python(self._call("GET", "/exports/types")["data"])
+
+    def statistics(self, date_from: str | None = None, date_to: str | None = None) -> StatisticsOut:
+        params = {k: v for k, v in {"date_from": date_from, "date_to": date_to}.items() if v}
+        return self._data(StatisticsOut, "GET", "/exports/statistics", params=params)
+
+    def analytics(self, date_from: str | None = None, date_to: str | None = None) -> AnalyticsOut:
+        params = {k: v for k, v in {"date_from": date_from, "date_to": date_to}.items() if v}
+        return self._data(AnalyticsOut, "GET", "/exports/analytics", params=params)
+
+    # plumbing
+    def _data(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
+        return model.model_validate(self._call(method, path, **kwargs)["data"])
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        payload: Any = None,
+        params: Mapping[str, Any] | None = None,
+        key: str | None = None,
+    ) -> dict[str, Any]:
+        headers = {**self._headers, **({"Idempotency-Key": key} if key else {})}
+        response = self._http.request(
+            method, f"{API_PREFIX}{path}", json=payload, params=params, headers=headers
+        )
+        if response.status_code >= 400:
+            raise _error(response)
+        body: dict[str, Any] = response.json()
+        return body
+
+
+def _body(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", exclude_unset=True, by_alias=True)
+
+
+def _error(response: httpx.Response) -> ExportflowError:
+    try:
+        body = response.json()
+        errors = [ErrorItem.model_validate(item) for item in body.get("errors", [])]
+        request_id = body.get("request_id")
+    except (ValueError, AttributeError):
+        errors, request_id = [ErrorItem(field=None, message=response.text[:500], code="unknown")], None
+    kind = ERRORS.get(response.status_code, ServerError if response.status_code >= 500 else ExportflowError)
+    error = kind(response.status_code, errors, request_id or response.headers.get("X-Request-ID"))
+    if isinstance(error, RateLimited) and response.headers.get("Retry-After", "").isdigit():
+        error.retry_after = int(response.headers["Retry-After"])
+    return error
