@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # the process; out of the collector's way, a full collection no longer stalls requests.
         gc.collect()
         gc.freeze()
-        dispatcher = asyncio.create_task(_dispatch_forever(app.state.services))
+        dispatcher = asyncio.create_task(_reconcile_forever(app.state.services))
         try:
             yield
         finally:
@@ -97,16 +97,19 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-async def _dispatch_forever(services: Services) -> None:
-    """Start exports stored while Prefect was down, as soon as it answers again."""
-    from flows.runs import dispatch_pending
+async def _reconcile_forever(services: Services) -> None:
+    """Every reconcile interval: settle exports whose runs died, start those stored while Prefect was
+    down (flows/reconcile.py), and bring schedules changed meanwhile to Prefect."""
+    from flows.reconcile import reconcile
+    from flows.schedule_sync import sync_schedules
 
     while True:
-        await asyncio.sleep(services.settings.dispatch_interval_seconds)
+        await asyncio.sleep(services.settings.reconcile_interval_seconds)
         try:
-            started = await run_in_threadpool(dispatch_pending, services.sessions, services.settings)
+            report = await run_in_threadpool(reconcile, services.sessions, services.settings)
+            await run_in_threadpool(sync_schedules, services.sessions, services.settings)
         except Exception:
-            logger.exception("dispatching pending exports failed; trying again later")
+            logger.exception("reconciling failed; trying again later")
             continue
-        if started:
-            logger.info("started %d export(s) that were waiting for Prefect", started)
+        if report:
+            logger.info("reconciled: %s", report.summary())

@@ -157,7 +157,7 @@ def _server(home: Path, database_url: str, rate: float, log: Path) -> Iterator[t
         "EXPORTFLOW_DATABASE_URL": database_url,
         "EXPORTFLOW_RATE_LIMIT_REQUESTS": str(int(rate * 100)),
         "EXPORTFLOW_RATE_LIMIT_WINDOW_SECONDS": "1",
-        "EXPORTFLOW_DISPATCH_INTERVAL_SECONDS": "3600",
+        "EXPORTFLOW_RECONCILE_INTERVAL_SECONDS": "3600",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
     command = [sys.executable, "-c", "from deployments.cli import app; app()", "api", "--port", str(port)]

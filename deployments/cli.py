@@ -7,9 +7,12 @@ import typer
 from rich.table import Table
 
 from deployments.api_cli import api
+from deployments.cleanup_cli import cleanup
 from deployments.cli_support import EXIT_USAGE, console, errors, load_settings, usage_errors
+from deployments.client_cli import exports_app, stats, templates_app, types
 from deployments.export_cli import export_app
 from deployments.identity_cli import tokens_app, users_app
+from deployments.schedules_cli import schedules_app
 from flows.settings import Settings
 
 app = typer.Typer(help="exportflow: exports of business data, each one a Prefect flow.", no_args_is_help=True)
@@ -20,7 +23,13 @@ app.add_typer(db_app, name="db")
 app.add_typer(export_app, name="export")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(schedules_app, name="schedules")
 app.command("api")(api)
+app.add_typer(exports_app, name="exports")
+app.add_typer(templates_app, name="templates")
+app.command("types")(types)
+app.command("stats")(stats)
+app.command("cleanup")(cleanup)
 
 
 @app.command()
@@ -100,6 +109,28 @@ def demo_data(
         table.add_row(name, f"{count:,}")
     console.print(table)
     console.print(f"generated in {report.seconds:.1f} s")
+
+
+@app.command("reconcile")
+def reconcile_command(
+    loop: Annotated[
+        bool, typer.Option("--loop", help="Go on every EXPORTFLOW_RECONCILE_INTERVAL_SECONDS.")
+    ] = False,
+) -> None:
+    """Settle exports whose runs died or went silent; start those stored while Prefect was down."""
+    from flows.db import app_sessions
+    from flows.prefect_env import configure_prefect
+    from flows.reconcile import reconcile, reconcile_forever
+    from flows.runs import prefect_configured
+
+    settings = load_settings()
+    configure_prefect(settings)
+    if not prefect_configured():
+        errors.print("set EXPORTFLOW_PREFECT_API_URL (or PREFECT_API_URL) to the Prefect server's API first")
+        raise typer.Exit(EXIT_USAGE)
+    if loop:
+        reconcile_forever(app_sessions(), settings, lambda report: console.print(report.summary()))
+    console.print(reconcile(app_sessions(), settings).summary())
 
 
 @app.command()

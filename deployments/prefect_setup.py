@@ -1,4 +1,5 @@
-"""The Prefect side of exportflow, made idempotently: the work pool, its queues, the export deployment.
+"""The Prefect side of exportflow, made idempotently: the work pool, its queues, the export deployment
+and the export-cleanup deployment with its cron schedule.
 
 Run against the configured Prefect API (PREFECT_API_URL; see flows.prefect_env). The pool
 `exportflow` is of type process; its queues `high` and `normal` are polled in priority order by
@@ -14,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.actions import DeploymentUpdate, WorkPoolCreate
+from prefect.client.schemas.actions import DeploymentScheduleCreate, DeploymentUpdate, WorkPoolCreate
 from prefect.client.schemas.objects import WorkPool
+from prefect.client.schemas.schedules import CronSchedule
 from prefect.exceptions import ObjectNotFound
+from prefect.flows import Flow
 from prefect.utilities.callables import parameter_schema
 from prefect.workers.process import ProcessWorker
 
@@ -33,12 +36,20 @@ DEFAULT_QUEUE = WORK_QUEUES[ExportPriority.NORMAL]
 DEPLOYMENT_DESCRIPTION = (
     "One export of business data, from its data_exports row to a stored file and an email."
 )
+CLEANUP_DEPLOYMENT = "export-cleanup"
+CLEANUP_ENTRYPOINT = "flows/cleanup.py:export_cleanup"
+CLEANUP_SCHEDULE_SLUG = "cleanup-cron"
+"""The cleanup deployment's own schedule; others added to it by hand are left alone."""
+CLEANUP_DESCRIPTION = (
+    "Retention cleanup: expires exports past their retention, removes old work files, reports orphans."
+)
 
 
 def set_up_prefect(client: SyncPrefectClient, settings: Settings) -> uuid.UUID:
-    """Ensure the work pool, its queues and the export deployment; returns the deployment's id."""
+    """Ensure the work pool, its queues, the cleanup and the export deployment; returns the export's id."""
     ensure_work_pool(client)
     ensure_work_queues(client)
+    ensure_cleanup_deployment(client, settings)
     return ensure_export_deployment(client, settings)
 
 
@@ -91,20 +102,49 @@ def ensure_export_deployment(client: SyncPrefectClient, settings: Settings) -> u
             f"EXPORTFLOW_EXPORT_DEPLOYMENT must be {export.name}/<deployment name>, "
             f"not {settings.export_deployment!r}"
         )
+    return _create_or_update(client, export, name, EXPORT_ENTRYPOINT, DEPLOYMENT_DESCRIPTION)
+
+
+def ensure_cleanup_deployment(client: SyncPrefectClient, settings: Settings) -> uuid.UUID:
+    """Create or update the export-cleanup deployment and set its cron schedule (UTC) to
+    EXPORTFLOW_CLEANUP_CRON; a schedule paused in the Prefect UI stays paused."""
+    from flows.cleanup import export_cleanup
+
+    try:
+        wanted = CronSchedule(cron=settings.cleanup_cron, timezone="UTC")
+    except ValueError as error:
+        raise ConfigurationError(f"EXPORTFLOW_CLEANUP_CRON is not a cron expression: {error}") from error
+    deployment_id = _create_or_update(
+        client, export_cleanup, CLEANUP_DEPLOYMENT, CLEANUP_ENTRYPOINT, CLEANUP_DESCRIPTION
+    )
+    schedules = client.read_deployment_schedules(deployment_id)
+    ours = [item for item in schedules if item.slug == CLEANUP_SCHEDULE_SLUG]
+    if not ours:
+        created = DeploymentScheduleCreate(schedule=wanted, active=True, slug=CLEANUP_SCHEDULE_SLUG)
+        client.create_deployment_schedules(deployment_id, [created])
+    elif ours[0].schedule != wanted:
+        client.update_deployment_schedule(deployment_id, ours[0].id, schedule=wanted)
+    return deployment_id
+
+
+def _create_or_update(
+    client: SyncPrefectClient, flow: Flow[..., Any], name: str, entrypoint: str, description: str
+) -> uuid.UUID:
+    """Create the flow's deployment `name` on the pool, or update it in place leaving its schedules alone."""
     fields: dict[str, Any] = {
-        "description": DEPLOYMENT_DESCRIPTION,
+        "description": description,
         "work_pool_name": WORK_POOL,
         "work_queue_name": DEFAULT_QUEUE,
         "path": str(REPO_ROOT),
-        "entrypoint": EXPORT_ENTRYPOINT,
+        "entrypoint": entrypoint,
         "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": str(REPO_ROOT)}}],
-        "parameter_openapi_schema": parameter_schema(export).model_dump(exclude_unset=True),
+        "parameter_openapi_schema": parameter_schema(flow).model_dump(exclude_unset=True),
         "enforce_parameter_schema": True,
     }
     try:
-        existing = client.read_deployment_by_name(settings.export_deployment)
+        existing = client.read_deployment_by_name(f"{flow.name}/{name}")
     except ObjectNotFound:
-        flow_id = client.create_flow_from_name(export.name)
+        flow_id = client.create_flow_from_name(flow.name)
         return client.create_deployment(flow_id=flow_id, name=name, **fields)
     client.update_deployment(existing.id, DeploymentUpdate(**fields))
     return existing.id

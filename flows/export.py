@@ -5,7 +5,10 @@
 Tasks that touch the outside world retry transient errors only (exponential backoff with
 jitter); anything else fails the run at once. Whatever stops a run — an error, a cancelled row,
 a run cancelled in Prefect, a crash of its process — ends with the row out of `processing`, a
-statistics row, an audit entry, and no staged or temporary file left.
+statistics row, an audit entry, and no staged or temporary file left. A crash (the process killed)
+is settled by flows/reconcile.py: another attempt, or a failed row that says why. While it works, a
+run keeps its row's heartbeat fresh, and every write it makes is guarded by its flow run id: an
+attempt given up on stops at its next write and leaves the row to the attempt that replaced it.
 """
 
 import logging
@@ -28,23 +31,27 @@ from prefect.states import Cancelled
 from prefect.tasks import Task, exponential_backoff
 
 from flows.db import app_sessions
-from flows.errors import ExportCancelled, is_transient
+from flows.errors import ExportCancelled, TerminalError, is_transient
 from flows.extract_query import stream_batches
 from flows.naming import export_file_name
 from flows.notify import send_export_failed, send_export_ready
-from flows.progress import Phase, PrefectProgress, ProgressReporter
+from flows.progress import Heartbeat, Phase, PrefectProgress, ProgressReporter
 from flows.query import build_query
+from flows.reconcile import Death, settle
 from flows.records import (
     ExportJob,
     RunResult,
+    RunSuperseded,
     begin_export,
     cancel_export,
     complete_export,
     fail_export,
+    record_heartbeat,
     record_notification_error,
     record_progress,
 )
 from flows.render import ExportOptions, RenderOptions, media_type, renderer_for
+from flows.schedules import ScheduledStart, export_of_run, start_scheduled_export
 from flows.settings import get_settings
 from flows.sources import parse_source
 from flows.staging import StagedRows, write_staged
@@ -57,10 +64,6 @@ STAGE_BATCH_ROWS = 10_000
 EXTRACT = Phase(0, 10)
 RENDER = Phase(10, 90)
 UPLOAD = Phase(90, 97)
-CRASH_MESSAGE = (
-    "The export stopped unexpectedly (its process was killed or ran out of memory). "
-    "Nothing was delivered; retry the export."
-)
 
 
 def _retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -96,6 +99,13 @@ def start(export_id: uuid.UUID) -> ExportJob:
     """Mark the export processing for this run; refuse it if it may not run."""
     run_id = current_flow_run.id
     return begin_export(app_sessions(), export_id, uuid.UUID(run_id) if run_id else None, get_settings())
+
+
+@task(**RETRIES)
+def start_scheduled(schedule_id: uuid.UUID) -> ScheduledStart:
+    """Make (once per flow run) the export row of a schedule that fired, or say why there is none."""
+    fired_at = current_flow_run.scheduled_start_time or datetime.now(UTC)
+    return start_scheduled_export(app_sessions(), schedule_id, _this_run(), fired_at)
 
 
 @task(**RETRIES)
@@ -166,7 +176,7 @@ def record(job: ExportJob, stored: StoredObject, staged: Staged, progress: Progr
     result = RunResult(staged.rows, stored.size, stored.sha256, stored.key, stored.location)
     try:
         expires_at = complete_export(app_sessions(), job, result, get_settings())
-    except ExportCancelled:
+    except (ExportCancelled, RunSuperseded):
         open_storage(get_settings()).delete(stored.key)
         raise
     create_markdown_artifact(
@@ -184,20 +194,33 @@ def notify(job: ExportJob, stored: StoredObject, rendered: Rendered, recorded: R
 
 
 def _on_crashed(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
-    """Runs in the runner or worker when the run's process died: end the row, drop its work files."""
-    export_id = uuid.UUID(str(flow_run.parameters["export_id"]))
-    fail_export(app_sessions(), export_id, CRASH_MESSAGE)
-    shutil.rmtree(get_settings().staging_dir / str(export_id), ignore_errors=True)
+    """Runs in the runner or worker when the run's process died: another attempt or a failed row."""
+    given = flow_run.parameters.get("export_id")
+    export_id = uuid.UUID(str(given)) if given else export_of_run(app_sessions(), flow_run.id)
+    if export_id is None:
+        return
+    settle(app_sessions(), get_settings(), export_id, Death.crashed(flow_run.id, state.message))
 
 
 @flow(name="export", on_crashed=[_on_crashed])
-def export(export_id: uuid.UUID) -> dict[str, Any] | State[Any]:
-    """Run one export from its row to a stored file and an email."""
+def export(
+    export_id: uuid.UUID | None = None, schedule_id: uuid.UUID | None = None
+) -> dict[str, Any] | State[Any]:
+    """Run one export from its row to a stored file and an email; a schedule's run makes its row first."""
+    if export_id is None:
+        if schedule_id is None:
+            raise TerminalError("an export run needs an export_id or a schedule_id")
+        scheduled = start_scheduled(schedule_id)
+        if scheduled.export_id is None:
+            return Cancelled(message=scheduled.skipped)
+        export_id = scheduled.export_id
     progress = _reporter(export_id)
+    heartbeat = _heartbeat(export_id)
     workdir = _work_directory(export_id)
     job: ExportJob | None = None
     try:
         job = start(export_id)
+        heartbeat.start()
         staged = extract(job, workdir, progress)
         rendered = render(job, staged, workdir, progress)
         stored = upload(job, rendered, progress)
@@ -205,28 +228,43 @@ def export(export_id: uuid.UUID) -> dict[str, Any] | State[Any]:
         _notify_without_failing(job, lambda: notify(job, stored, rendered, recorded))
         return {"export_id": str(job.id), "key": stored.key, "rows": recorded.rows, "bytes": stored.size}
     except ExportCancelled as cancelled:
-        cancel_export(app_sessions(), export_id, str(cancelled))
+        cancel_export(app_sessions(), export_id, str(cancelled), run=job.flow_run_id if job else None)
         return Cancelled(message=str(cancelled))
+    except RunSuperseded:
+        raise  # the row ended or another attempt has it: not this run's to write
     except Exception as error:
         message = str(error) or type(error).__name__
-        fail_export(app_sessions(), export_id, message)
-        if job is not None:
+        # Once begun, the run ends only a row that is still its own.
+        if fail_export(app_sessions(), export_id, message, run=job.flow_run_id if job else None) and job:
             failed = job
             _notify_without_failing(job, lambda: send_export_failed(get_settings(), failed, message))
         raise
     finally:
+        heartbeat.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _this_run() -> uuid.UUID | None:
+    run_id = current_flow_run.id
+    return uuid.UUID(run_id) if run_id else None
 
 
 def _reporter(export_id: uuid.UUID) -> ProgressReporter:
     """Progress to the row (and its heartbeat) and to a progress artifact on this flow run."""
-    run_id = current_flow_run.id
+    run = _this_run()
     return ProgressReporter(
         [
-            lambda percent, _description: record_progress(app_sessions(), export_id, percent),
-            PrefectProgress(uuid.UUID(run_id) if run_id else None),
+            lambda percent, _description: record_progress(app_sessions(), export_id, percent, run),
+            PrefectProgress(run),
         ]
     )
+
+
+def _heartbeat(export_id: uuid.UUID) -> Heartbeat:
+    """Keeps the row's heartbeat fresh while the run works, also when no progress is reported for a while."""
+    run = _this_run()
+    interval = get_settings().heartbeat_lease_seconds / 4
+    return Heartbeat(lambda: record_heartbeat(app_sessions(), export_id, run), interval)
 
 
 def _work_directory(export_id: uuid.UUID) -> Path:

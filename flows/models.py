@@ -21,6 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -123,6 +124,10 @@ class ExportSchedule(Base):
     frequency: Mapped[str] = mapped_column(String(20))
     cron_expression: Mapped[str | None] = mapped_column(String(100))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    time_of_day: Mapped[str] = mapped_column(String(5), default="00:00", server_default="00:00")
+    weekday: Mapped[str | None] = mapped_column(String(9))
+    day_of_month: Mapped[int | None] = mapped_column(Integer)
+    month: Mapped[int | None] = mapped_column(Integer)
     next_run: Mapped[datetime]
     last_run: Mapped[datetime | None]
     recipients: Mapped[list[Any]] = mapped_column(default=list)
@@ -130,6 +135,7 @@ class ExportSchedule(Base):
     columns: Mapped[list[Any]] = mapped_column(default=list)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     prefect_schedule_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    prefect_synced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

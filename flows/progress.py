@@ -4,14 +4,22 @@ A run reports as often as it likes (every batch); the reporter passes a value on
 interval, and always on the final report. Its sinks are the row (progress and heartbeat, which
 also notices a cancelled row) and the Prefect progress artifact (which also notices a run being
 cancelled in Prefect). A sink may raise ExportCancelled to stop the run between batches.
+
+Progress may pause for long (a slow query before the first batch, a long upload), so a Heartbeat
+thread keeps the row's heartbeat fresh meanwhile: the reconciler takes a row without one for a
+lease for dead.
 """
 
+import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from flows.errors import ExportCancelled
+
+logger = logging.getLogger(__name__)
 
 ProgressSink = Callable[[int, str], None]
 """Receives the percentage (0 to 100) and a short description of what the run is doing."""
@@ -89,3 +97,29 @@ class PrefectProgress:
             state = client.read_flow_run(self._flow_run_id).state
         if state is not None and state.type in (StateType.CANCELLING, StateType.CANCELLED):
             raise ExportCancelled(f"flow run {self._flow_run_id} is being cancelled in Prefect")
+
+
+class Heartbeat:
+    """A daemon thread calling `beat` every `interval` seconds until stopped, or until `beat` returns
+    False (the row is no longer this run's). A beat that raises is logged; the next one tries again."""
+
+    def __init__(self, beat: Callable[[], bool], interval: float) -> None:
+        self._beat = beat
+        self._interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="exportflow-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop beating (a beat in flight finishes on its own; no wait)."""
+        self._stopped.set()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                if not self._beat():
+                    return
+            except Exception as error:
+                logger.warning("heartbeat not recorded, trying again in %.0f s: %s", self._interval, error)

@@ -3,7 +3,8 @@
 Every transition is one transaction that also writes what the audit trail needs (statistics row,
 audit log entry). Transitions out of `processing` are guarded by the row's current status, so a
 late writer (a crash hook after the flow already failed the row, a cancel racing completion)
-never overwrites a final state.
+never overwrites a final state; a run's own writes are also guarded by its flow run id, so an
+attempt the reconciler gave up on can never overwrite the attempt that replaced it.
 """
 
 import socket
@@ -41,6 +42,7 @@ class ExportJob:
     owner_email: str
     owner_name: str
     started_at: datetime
+    flow_run_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,8 @@ def begin_export(
     """Mark the export `processing` for this flow run and return what the run needs.
 
     Refuses (TerminalError) an export that does not exist, is finished, belongs to an inactive
-    user or to a role that may not export its type; a cancelled one raises ExportCancelled.
+    user or to a role that may not export its type; one another flow run has raises RunSuperseded,
+    a cancelled one ExportCancelled.
     """
     now = datetime.now(UTC)
     with transaction(sessions) as session:
@@ -69,8 +72,8 @@ def begin_export(
             raise TerminalError(f"export {export_id} does not exist")
         if row.status == ExportStatus.CANCELLED:
             raise ExportCancelled(f"export {export_id} was cancelled before it started")
-        if row.status == ExportStatus.PROCESSING and row.flow_run_id != flow_run_id:
-            raise TerminalError(f"export {export_id} is already being run by flow run {row.flow_run_id}")
+        if row.flow_run_id not in (None, flow_run_id):
+            raise RunSuperseded(f"export {export_id} is already being run by flow run {row.flow_run_id}")
         if row.status not in ACTIVE_STATUSES:
             raise TerminalError(f"export {export_id} is already {row.status}; retry it to run it again")
         owner = session.get_one(User, row.created_by)
@@ -98,23 +101,51 @@ def begin_export(
             owner_email=owner.email,
             owner_name=f"{owner.first_name} {owner.last_name}".strip(),
             started_at=now,
+            flow_run_id=flow_run_id,
         )
 
 
-def record_progress(sessions: sessionmaker[Session], export_id: uuid.UUID, percent: int) -> None:
-    """Store progress and a fresh heartbeat; raise ExportCancelled if the row left `processing`."""
+class RunSuperseded(TerminalError):
+    """The row is no longer this flow run's to write: it ended, or a newer attempt has it."""
+
+
+def record_progress(
+    sessions: sessionmaker[Session], export_id: uuid.UUID, percent: int, flow_run_id: uuid.UUID | None
+) -> None:
+    """Store progress and a fresh heartbeat for this flow run; raise ExportCancelled if the row was
+    cancelled, RunSuperseded if it ended otherwise or a newer attempt has it."""
+    if _beat(sessions, export_id, flow_run_id, progress_percentage=percent):
+        return
+    with sessions() as session:
+        row = session.get_one(DataExport, export_id)
+    if row.status == ExportStatus.CANCELLED:
+        raise ExportCancelled(f"export {export_id} was cancelled")
+    if row.flow_run_id != flow_run_id:
+        raise RunSuperseded(f"export {export_id} went on to attempt {row.attempt}: stopping this run")
+    raise RunSuperseded(f"export {export_id} is {row.status}, not processing: stopping this run")
+
+
+def record_heartbeat(
+    sessions: sessionmaker[Session], export_id: uuid.UUID, flow_run_id: uuid.UUID | None
+) -> bool:
+    """Refresh the heartbeat of a row this flow run is processing; False if the row is no longer its."""
+    return _beat(sessions, export_id, flow_run_id)
+
+
+def _beat(
+    sessions: sessionmaker[Session], export_id: uuid.UUID, flow_run_id: uuid.UUID | None, **values: object
+) -> bool:
     with transaction(sessions) as session:
         updated = session.execute(
             update(DataExport)
-            .where(DataExport.id == export_id, DataExport.status == ExportStatus.PROCESSING)
-            .values(progress_percentage=percent, heartbeat_at=datetime.now(UTC))
+            .where(
+                DataExport.id == export_id,
+                DataExport.status == ExportStatus.PROCESSING,
+                DataExport.flow_run_id == flow_run_id,
+            )
+            .values(heartbeat_at=datetime.now(UTC), **values)
         )
-        if updated.rowcount == 1:  # type: ignore[attr-defined]
-            return
-        status = session.scalar(select(DataExport.status).where(DataExport.id == export_id))
-    if status == ExportStatus.CANCELLED:
-        raise ExportCancelled(f"export {export_id} was cancelled")
-    raise TerminalError(f"export {export_id} is {status}, not processing: stopping this run")
+        return bool(updated.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def complete_export(
@@ -122,12 +153,13 @@ def complete_export(
 ) -> datetime:
     """Mark the export completed with its file, write its statistics; return when it expires.
 
-    Raises ExportCancelled when the row was cancelled meanwhile (the caller removes the file).
+    Raises ExportCancelled when the row was cancelled meanwhile, RunSuperseded when it ended
+    otherwise or a newer attempt has it (the caller removes the file either way).
     """
     now = datetime.now(UTC)
     expires_at = now + timedelta(days=settings.retention_days)
     with transaction(sessions) as session:
-        row = _locked_active_row(session, job.id)
+        row = _locked_active_row(session, job.id, job.flow_run_id)
         row.status = ExportStatus.COMPLETED
         row.record_count = result.record_count
         row.file_size = result.file_size
@@ -143,19 +175,28 @@ def complete_export(
     return expires_at
 
 
-def fail_export(sessions: sessionmaker[Session], export_id: uuid.UUID, message: str) -> bool:
-    """Mark a pending or processing export failed with a message; False if it had already ended."""
-    return _end(sessions, export_id, ExportStatus.FAILED, message)
+def fail_export(
+    sessions: sessionmaker[Session], export_id: uuid.UUID, message: str, *, run: uuid.UUID | None = None
+) -> bool:
+    """Mark a pending or processing export failed with a message; False if it had already ended
+    (or, with `run`, if another flow run has it)."""
+    return _end(sessions, export_id, ExportStatus.FAILED, message, run=run)
 
 
 def cancel_export(
-    sessions: sessionmaker[Session], export_id: uuid.UUID, reason: str, *, actor: Actor = SYSTEM
+    sessions: sessionmaker[Session],
+    export_id: uuid.UUID,
+    reason: str,
+    *,
+    actor: Actor = SYSTEM,
+    run: uuid.UUID | None = None,
 ) -> bool:
-    """Mark a pending or processing export cancelled; False if it had already ended.
+    """Mark a pending or processing export cancelled; False if it had already ended (or, with `run`,
+    if another flow run has it).
 
     A row the API already marked cancelled still gets its statistics and audit entry.
     """
-    return _end(sessions, export_id, ExportStatus.CANCELLED, reason, actor)
+    return _end(sessions, export_id, ExportStatus.CANCELLED, reason, actor, run=run)
 
 
 def record_notification_error(sessions: sessionmaker[Session], export_id: uuid.UUID, message: str) -> None:
@@ -172,32 +213,52 @@ def _end(
     status: ExportStatus,
     message: str,
     actor: Actor = SYSTEM,
+    *,
+    run: uuid.UUID | None,
 ) -> bool:
     with transaction(sessions) as session:
         row = session.get(DataExport, export_id, with_for_update=True)
-        if row is None:
+        if row is None or (run is not None and row.flow_run_id != run):
             return False
         already_cancelled = status == ExportStatus.CANCELLED and row.status == ExportStatus.CANCELLED
         if row.status not in ACTIVE_STATUSES and not already_cancelled:
             return False
         if already_cancelled and _has_statistics(session, export_id):
             return False
-        now = datetime.now(UTC)
-        row.status = status
-        row.error_message = message
-        row.completed_at = now
-        row.heartbeat_at = now
-        _statistics(session, row, success=False, error=message)
-        audit(session, f"export_{status}", row.id, {"error": message}, actor=actor)
+        details = {"flow_run_id": str(run)} if run else None
+        end_row(session, row, status, message, actor=actor, details=details)
         return True
 
 
-def _locked_active_row(session: Session, export_id: uuid.UUID) -> DataExport:
+def end_row(
+    session: Session,
+    row: DataExport,
+    status: ExportStatus,
+    message: str,
+    *,
+    actor: Actor = SYSTEM,
+    action: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """End a locked active row in the caller's transaction: status, message, statistics and an audit
+    entry (`export_<status>` unless `action` names the decision, with `details` added)."""
+    now = datetime.now(UTC)
+    row.status = status
+    row.error_message = message
+    row.completed_at = now
+    row.heartbeat_at = now
+    _statistics(session, row, success=False, error=message)
+    audit(session, action or f"export_{status}", row.id, {"error": message, **(details or {})}, actor=actor)
+
+
+def _locked_active_row(session: Session, export_id: uuid.UUID, flow_run_id: uuid.UUID | None) -> DataExport:
     row = session.get_one(DataExport, export_id, with_for_update=True)
     if row.status == ExportStatus.CANCELLED:
         raise ExportCancelled(f"export {export_id} was cancelled")
     if row.status != ExportStatus.PROCESSING:
-        raise TerminalError(f"export {export_id} is {row.status}, not processing")
+        raise RunSuperseded(f"export {export_id} is {row.status}, not processing")
+    if flow_run_id is not None and row.flow_run_id != flow_run_id:
+        raise RunSuperseded(f"export {export_id} went on to attempt {row.attempt}: stopping this run")
     return row
 
 

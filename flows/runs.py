@@ -8,15 +8,17 @@ dispatchers racing for one row get the same run back. When Prefect cannot be rea
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
 from prefect.exceptions import PrefectException
 from prefect.settings import get_current_settings
-from prefect.states import Cancelled, Cancelling
+from prefect.states import Cancelled, Cancelling, Crashed
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,12 +36,15 @@ WORK_QUEUES = {ExportPriority.HIGH: "high", ExportPriority.NORMAL: "normal"}
 UNREACHABLE = (httpx.HTTPError, PrefectException, OSError)
 ENDED_BADLY = frozenset({StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
 NOT_STARTED = frozenset({StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED})
+READ_BATCH = 200
+"""Flow runs read per request (the Prefect server's default page limit)."""
 
 
 @dataclass(frozen=True)
 class RunState:
     """A flow run's state as Prefect reports it."""
 
+    flow_run_id: uuid.UUID
     type: StateType
     name: str
     message: str | None
@@ -119,17 +124,46 @@ def dispatch_pending(sessions: sessionmaker[Session], settings: Settings, limit:
 
 def read_run_state(flow_run_id: uuid.UUID) -> RunState | None:
     """The run's current state, or None when Prefect cannot tell (unreachable, unknown run)."""
+    return (read_run_states([flow_run_id]) or {}).get(flow_run_id)
+
+
+def read_run_states(flow_run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RunState] | None:
+    """The current states of these runs in one request (unknown runs left out); None when Prefect
+    cannot be reached."""
     if not prefect_configured():
         return None
+    if not flow_run_ids:
+        return {}
+    ids = list(flow_run_ids)
     try:
         with get_client(sync_client=True) as client:
-            state = client.read_flow_run(flow_run_id).state
+            runs = [
+                run
+                for start in range(0, len(ids), READ_BATCH)
+                for run in client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids[start : start + READ_BATCH])),
+                    limit=READ_BATCH,
+                )
+            ]
     except UNREACHABLE as error:
-        logger.warning("could not read flow run %s: %s", flow_run_id, _describe(error))
+        logger.warning("could not read %d flow run(s): %s", len(flow_run_ids), _describe(error))
         return None
-    if state is None:
-        return None
-    return RunState(type=state.type, name=state.name or state.type.value, message=state.message)
+    return {
+        run.id: RunState(run.id, run.state.type, run.state.name or run.state.type.value, run.state.message)
+        for run in runs
+        if run.state is not None
+    }
+
+
+def mark_crashed(flow_run_id: uuid.UUID, message: str) -> bool:
+    """Set a run Prefect still reports active to CRASHED, so its UI does not lie; False if that failed."""
+    try:
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(flow_run_id, Crashed(message=message), force=True)
+    except UNREACHABLE as error:
+        logger.warning("could not mark flow run %s crashed: %s", flow_run_id, _describe(error))
+        return False
+    return True
 
 
 def cancel_run(flow_run_id: uuid.UUID) -> bool:
@@ -150,13 +184,17 @@ def cancel_run(flow_run_id: uuid.UUID) -> bool:
 
 
 def correct_from_prefect(sessions: sessionmaker[Session], export_id: uuid.UUID, state: RunState) -> bool:
-    """End an active row whose run Prefect reports failed, crashed or cancelled; True if it changed."""
-    if state.type not in ENDED_BADLY:
-        return False
+    """End an active row still on this run when Prefect reports the run failed or cancelled; True if it
+    changed. A crashed run is the crash hook's and the reconciler's (flows/reconcile.py): it may get
+    another attempt."""
     detail = f": {state.message}" if state.message else ""
     if state.type == StateType.CANCELLED:
-        return cancel_export(sessions, export_id, f"the flow run was cancelled in Prefect{detail}")
-    return fail_export(sessions, export_id, f"the flow run ended {state.name} in Prefect{detail}")
+        reason = f"the flow run was cancelled in Prefect{detail}"
+        return cancel_export(sessions, export_id, reason, run=state.flow_run_id)
+    if state.type == StateType.FAILED:
+        reason = f"the flow run ended {state.name} in Prefect{detail}"
+        return fail_export(sessions, export_id, reason, run=state.flow_run_id)
+    return False
 
 
 def _describe(error: BaseException) -> str:

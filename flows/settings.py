@@ -127,11 +127,6 @@ class Settings(BaseSettings):
     export_deployment: str = Field(
         default="export/export", description="The Prefect deployment (flow/deployment) that runs exports."
     )
-    dispatch_interval_seconds: float = Field(
-        default=5.0,
-        gt=0,
-        description="How often the API retries starting exports that were stored while Prefect was down.",
-    )
     heartbeat_lease_seconds: int = Field(
         default=60,
         ge=10,

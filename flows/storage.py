@@ -81,6 +81,15 @@ class StoredObject:
     location: str
 
 
+@dataclass(frozen=True, order=True)
+class ListedObject:
+    """A stored file as a listing shows it: key, size in bytes, and when it was last written (UTC)."""
+
+    key: str
+    size: int
+    modified: datetime
+
+
 def validate_key(key: str) -> str:
     """Return `key` if it is a safe relative key; otherwise raise TerminalError."""
     problem = _key_problem(key)
@@ -187,6 +196,17 @@ class Storage:
             paths: list[str] = self.filesystem.find(base)
         keys = (self._key(path) for path in paths if path == base or path.startswith(f"{base}/"))
         return sorted(key for key in keys if not key.startswith(f"{TEMP_DIR}/"))
+
+    def list_objects(self, folder: str) -> list[ListedObject]:
+        """The stored files under `folder` (`.tmp`: upload temporaries) with their size and age, by key."""
+        base = self._path(folder if folder == TEMP_DIR else validate_key(folder.rstrip("/")))
+        with _storage_errors(f"listing {folder}"):
+            found: dict[str, dict[str, Any]] = self.filesystem.find(base, detail=True)
+        return sorted(
+            ListedObject(self._key(path), int(info["size"]), _modified(info))
+            for path, info in found.items()
+            if path.startswith(f"{base}/")
+        )
 
     def remove_stale_temporaries(self, older_than: timedelta) -> int:
         """Remove temporaries of uploads that started more than `older_than` ago and never finished
@@ -336,6 +356,14 @@ def _quietly(action: str) -> Iterator[None]:
         yield
     except Exception as error:
         logger.warning("%s failed, left for cleanup: %s", action, _describe(error))
+
+
+def _modified(info: dict[str, Any]) -> datetime:
+    """Last-written time of a listed file: S3's LastModified, or a local file's mtime."""
+    if "LastModified" in info:
+        modified: datetime = info["LastModified"]
+        return modified.astimezone(UTC)
+    return datetime.fromtimestamp(info["mtime"], UTC)
 
 
 def _is_transient(error: BaseException) -> bool:

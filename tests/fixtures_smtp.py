@@ -13,7 +13,6 @@ Import names from this module only under `TYPE_CHECKING`: pytest must import it 
 """
 
 import ipaddress
-import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
 from flows.settings import Settings
+from tests.network import free_port
 
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
 SMTP_USERNAME = "exportflow"
@@ -108,14 +108,6 @@ class SmtpServer:
         if self.security != "none":
             update |= {"smtp_username": SMTP_USERNAME, "smtp_password": SecretStr(SMTP_PASSWORD)}
         return base.model_copy(update=update | changes)
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on (aiosmtpd needs a number before it starts)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -2,14 +2,14 @@
 
 Each runs in its own process group with its output in a log file under tmp; all of them (and
 their descendants, e.g. flow runs a worker started in sessions of their own) are killed at the
-end of the session, also when a test fails. Nothing listens beyond 127.0.0.1, and no telemetry
+end of the session, also when a test fails. The worker can be killed (`kill -9`, its flow runs
+living on) and started again, as a supervisor would. Nothing listens beyond 127.0.0.1, and no telemetry
 leaves the machine. The Prefect server can be stopped and started again on the same port and
 database. Processes get a clean environment: no PREFECT_* or EXPORTFLOW_* of the test process.
 """
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,11 +35,13 @@ from flows.runs import WORK_POOL
 from flows.settings import Settings
 from flows.sources import Source, parse_source
 from flows.warehouse import generate_demo_data
+from tests.network import LOOPBACK, free_port
 
 BIN = Path(sys.executable).parent
-LOOPBACK = "127.0.0.1"
 START_TIMEOUT_SECONDS = 90.0
 STOP_GRACE_SECONDS = 5.0
+SCHEDULER_LOOP_SECONDS = 5
+"""How often the server's scheduler makes runs of new or resumed schedules (Prefect's default: 60 s)."""
 BIG_WAREHOUSE_ROWS = 200_000
 """Sales rows of the big warehouse: a PDF of them renders for ~13 s, long enough to cancel or kill."""
 NO_TELEMETRY = {
@@ -48,13 +50,6 @@ NO_TELEMETRY = {
     "PREFECT_UI_ENABLED": "false",
     "PREFECT_SERVER_UI_ENABLED": "false",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def clean_environment(**extra: str) -> dict[str, str]:
@@ -77,6 +72,8 @@ class Service:
     log: Path
     cwd: Path = REPO_ROOT
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    orphans: list[psutil.Process] = field(default_factory=list, repr=False)
+    """Descendants left running by `kill`; `stop` ends them too."""
 
     def start(self) -> None:
         assert self.process is None, f"{self.name} is already running"
@@ -93,6 +90,10 @@ class Service:
 
     def stop(self) -> None:
         """SIGTERM to the group and every descendant, SIGKILL to whatever is left after a grace period."""
+        orphans, self.orphans = self.orphans, []
+        for orphan in orphans:
+            _signal(orphan, signal.SIGKILL)
+        psutil.wait_procs(orphans, timeout=STOP_GRACE_SECONDS)
         if self.process is None:
             return
         process, self.process = self.process, None
@@ -108,6 +109,14 @@ class Service:
         for member in alive:
             _signal(member, signal.SIGKILL)
         psutil.wait_procs(alive, timeout=STOP_GRACE_SECONDS)
+        process.wait(timeout=STOP_GRACE_SECONDS)
+
+    def kill(self) -> None:
+        """`kill -9` of the main process alone, as a crash would: its descendants live on, orphaned."""
+        assert self.process is not None, f"{self.name} is not running"
+        process, self.process = self.process, None
+        self.orphans += psutil.Process(process.pid).children(recursive=True)
+        process.kill()
         process.wait(timeout=STOP_GRACE_SECONDS)
 
     def descendants(self) -> list[psutil.Process]:
@@ -191,6 +200,22 @@ class Stack:
     def prefect_client(self) -> AbstractContextManager[SyncPrefectClient]:
         return prefect_client(self.prefect.api_url)
 
+    def start_worker(self) -> None:
+        """Start the worker again (after `worker.kill()`), as a supervisor would."""
+        self.worker.start()
+        self.worker.wait_until(lambda: _worker_online(self.prefect.api_url), "the worker online")
+
+    def flow_run_processes(self, flow_run_id: str) -> list[psutil.Process]:
+        """The worker's child processes running this flow run (their environment names the run)."""
+        found = []
+        for process in self.worker.descendants():
+            try:
+                if process.environ().get("PREFECT__FLOW_RUN_ID") == flow_run_id:
+                    found.append(process)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return found
+
 
 @dataclass(frozen=True)
 class StackUser:
@@ -261,7 +286,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, big_warehouse: Source) -> It
         source_url=str(big_warehouse.duckdb_path),
         rate_limit_requests=100_000,
         rate_limit_create_requests=100_000,
-        dispatch_interval_seconds=1,
+        reconcile_interval_seconds=2,
+        heartbeat_lease_seconds=10,
     )
     migrate.upgrade(settings.database_url)
     exportflow_env = _exportflow_environment(settings)
@@ -269,9 +295,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, big_warehouse: Source) -> It
     try:
         port = free_port()
         command = ["prefect", "server", "start", "--host", LOOPBACK, "--port", str(port)]
-        server = _service(
-            services, root, "prefect-server", command, {"PREFECT_HOME": str(root / "prefect-server")}
-        )
+        server_env = {
+            "PREFECT_HOME": str(root / "prefect-server"),
+            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": str(SCHEDULER_LOOP_SECONDS),
+        }
+        server = _service(services, root, "prefect-server", command, server_env)
         prefect = PrefectServer(server, port)
         prefect.start()
         settings = settings.model_copy(update={"prefect_api_url": prefect.api_url})
@@ -316,7 +344,8 @@ def _exportflow_environment(settings: Settings) -> dict[str, str]:
         "EXPORTFLOW_API_PUBLIC_URL": settings.api_public_url,
         "EXPORTFLOW_RATE_LIMIT_REQUESTS": str(settings.rate_limit_requests),
         "EXPORTFLOW_RATE_LIMIT_CREATE_REQUESTS": str(settings.rate_limit_create_requests),
-        "EXPORTFLOW_DISPATCH_INTERVAL_SECONDS": str(settings.dispatch_interval_seconds),
+        "EXPORTFLOW_RECONCILE_INTERVAL_SECONDS": str(settings.reconcile_interval_seconds),
+        "EXPORTFLOW_HEARTBEAT_LEASE_SECONDS": str(settings.heartbeat_lease_seconds),
     }
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import psutil
 import pytest
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 from prefect.client.schemas.objects import FlowRun, StateType
@@ -24,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flows.db import make_engine, session_factory, transaction
 from flows.domain import Role
-from flows.export import CRASH_MESSAGE, RENDER
+from flows.export import RENDER
 from flows.models import DataExport, User
 from flows.runs import WORK_POOL
 from flows.storage import open_storage
@@ -272,48 +271,25 @@ def test_an_export_created_while_prefect_is_down_runs_once_prefect_is_back(
     assert runs[0].idempotency_key == f"export:{export['id']}:1"
 
 
-def test_a_run_whose_process_is_killed_is_failed_by_its_crash_hook(
+def test_a_run_prefect_reports_crashed_while_its_process_lives_gets_another_attempt(
     stack: "Stack", http: httpx.Client, manager: "StackUser", sessions: sessionmaker[Session]
 ) -> None:
     export = created(post(http, manager, "/exports", LONG_PDF))
     wait_for_status(http, manager, export["id"], rendering)
-
-    (process,) = _flow_run_processes(stack, export["flow_run_id"])
-    process.kill()
-
-    # Prefect and the row only, not the status route (which would correct the row itself first).
-    assert wait_for_run(stack, export["flow_run_id"]).state_type == StateType.CRASHED
-    row = _wait_for_row(sessions, export["id"], lambda row: row.status != "processing")
-    assert row.status == "failed"
-    assert row.error_message == CRASH_MESSAGE
-    status = status_of(http, manager, export["id"])
-    assert (status["status"], status["prefect_state"]) == ("failed", "Crashed")
-    assert stored_files_of(stack, export["id"]) == []
-    assert staged_files_of(stack, export["id"]) == []
-
-
-def test_the_status_route_fails_a_processing_export_whose_run_prefect_reports_crashed(
-    stack: "Stack", http: httpx.Client, manager: "StackUser", sessions: sessionmaker[Session]
-) -> None:
-    export = created(post(http, manager, "/exports", LONG_PDF))
-    wait_for_status(http, manager, export["id"], rendering)
+    first_run = export["flow_run_id"]
 
     with stack.prefect_client() as client:
-        client.set_flow_run_state(
-            uuid.UUID(export["flow_run_id"]), Crashed(message="infrastructure lost"), force=True
-        )
-    status = wait_for_status(http, manager, export["id"], lambda s: s["status"] != "processing", timeout=5)
+        client.set_flow_run_state(uuid.UUID(first_run), Crashed(message="infrastructure lost"), force=True)
+    _wait_until_gone(stack, first_run)  # the first attempt stops at its next progress write
+    final = wait_for_status(http, manager, export["id"], completed)
 
-    assert status["status"] == "failed"
-    assert status["prefect_state"] == "Crashed"
-    assert status["error_message"] == "the flow run ended Crashed in Prefect: infrastructure lost"
+    assert final["flow_run_id"] != first_run
+    assert final["record_count"] == 200_000
     with sessions() as session:
-        assert session.get_one(DataExport, uuid.UUID(export["id"])).status == "failed"
-    wait_for_run(stack, export["flow_run_id"])
-    _wait_until_gone(stack, export["flow_run_id"])  # it stops at its next progress update
-    with sessions() as session:
-        assert session.get_one(DataExport, uuid.UUID(export["id"])).error_message == status["error_message"]
-    assert stored_files_of(stack, export["id"]) == []
+        row = session.get_one(DataExport, uuid.UUID(export["id"]))
+    assert row.attempt == 2
+    assert stored_files_of(stack, export["id"]) == [row.storage_key]
+    assert staged_files_of(stack, export["id"]) == []
 
 
 def _storage_key(sessions: sessionmaker[Session], export_id: str) -> str:
@@ -321,24 +297,6 @@ def _storage_key(sessions: sessionmaker[Session], export_id: str) -> str:
         key = session.get_one(DataExport, uuid.UUID(export_id)).storage_key
     assert key is not None
     return key
-
-
-def _wait_for_row(
-    sessions: sessionmaker[Session],
-    export_id: str,
-    done: Callable[[DataExport], bool],
-    timeout: float = RUN_TIMEOUT_SECONDS,
-) -> DataExport:
-    """Poll the export's row in the app database until `done` holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with sessions() as session:
-            row = session.get_one(DataExport, uuid.UUID(export_id))
-        if done(row):
-            return row
-        if time.monotonic() > deadline:
-            pytest.fail(f"export {export_id} row still {row.status} after {timeout:.0f} s")
-        time.sleep(0.25)
 
 
 def _set_active(sessions: sessionmaker[Session], user_id: uuid.UUID, *, active: bool) -> None:
@@ -358,22 +316,10 @@ def _queue_paused(stack: "Stack", name: str) -> Iterator[None]:
             client.update_work_queue(queue.id, is_paused=False)
 
 
-def _flow_run_processes(stack: "Stack", flow_run_id: str) -> list[psutil.Process]:
-    """The worker's child processes running this flow run (their environment names the run)."""
-    found = []
-    for process in stack.worker.descendants():
-        try:
-            if process.environ().get("PREFECT__FLOW_RUN_ID") == flow_run_id:
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
-
-
 def _wait_until_gone(stack: "Stack", flow_run_id: str, timeout: float = RUN_TIMEOUT_SECONDS) -> None:
     """Wait until no process of the worker runs this flow run any more."""
     deadline = time.monotonic() + timeout
-    while _flow_run_processes(stack, flow_run_id):
+    while stack.flow_run_processes(flow_run_id):
         if time.monotonic() > deadline:
             pytest.fail(f"flow run {flow_run_id} still has a process after {timeout:.0f} s")
         time.sleep(0.25)

@@ -26,13 +26,13 @@ from prefect.client.schemas.filters import (
     TaskRunFilter,
     TaskRunFilterFlowRunId,
 )
-from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.states import Cancelling, Crashed
+from prefect.client.schemas.objects import StateType
+from prefect.states import Cancelling
 from sqlalchemy import select
 
 from flows.db import app_sessions, transaction
 from flows.domain import ExportStatus
-from flows.export import CRASH_MESSAGE, _on_crashed, export
+from flows.export import export
 from flows.models import AuditLog, DataExport, ExportStatistic, User
 from flows.settings import get_settings
 from flows.sources import Source
@@ -300,25 +300,6 @@ def test_a_cancelled_export_stops_between_batches_and_cleans_up(big_warehouse_en
     assert not statistic.success
     assert audit_actions(export_id)[-1] == "export_cancelled"
     assert outbox_messages(big_warehouse_env) == []
-
-
-def test_the_crash_hook_fails_the_row_and_removes_its_work_files(exportflow_env: Path) -> None:
-    export_id = submit()
-    with transaction(app_sessions()) as session:
-        session.get_one(DataExport, export_id).status = ExportStatus.PROCESSING
-    leftover = exportflow_env / "staging" / str(export_id) / "run" / "staged.arrow"
-    leftover.parent.mkdir(parents=True)
-    leftover.write_bytes(b"partial")
-
-    flow_run = FlowRun(flow_id=uuid.uuid4(), parameters={"export_id": str(export_id)})
-    _on_crashed(export, flow_run, Crashed())  # as Prefect calls it in the runner
-
-    row = row_of(export_id)
-    assert row.status == ExportStatus.FAILED
-    assert row.error_message == CRASH_MESSAGE
-    assert not leftover.exists()
-    (statistic,) = statistics_of(export_id)
-    assert not statistic.success
 
 
 @pytest.fixture

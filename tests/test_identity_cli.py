@@ -1,6 +1,5 @@
 """`exportflow users`, `tokens` and `api`: accounts and credentials that work on the API, served."""
 
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from api.app import create_app
 from deployments.cli import app
 from deployments.cli_support import EXIT_USAGE
 from flows.settings import get_settings
+from tests.network import free_port
 
 runner = CliRunner()
 EXPORTS = "/api/v1/exports"
@@ -128,17 +128,10 @@ def test_a_jwt_authenticates_its_user(api_client: TestClient) -> None:
     assert tampered.status_code == 401
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_api_serves_and_logs_paths_without_query_strings(exportflow_env: Path) -> None:
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-c", "from deployments.cli import app; app()", "api", "--port", str(port)]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     secret = "s3cr3t-" + uuid.uuid4().hex

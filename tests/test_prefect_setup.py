@@ -10,7 +10,13 @@ from prefect.client.schemas.actions import DeploymentScheduleCreate
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.exceptions import ObjectNotFound
 
-from deployments.prefect_setup import EXPORT_ENTRYPOINT, REPO_ROOT, set_up_prefect
+from deployments.prefect_setup import (
+    CLEANUP_ENTRYPOINT,
+    CLEANUP_SCHEDULE_SLUG,
+    EXPORT_ENTRYPOINT,
+    REPO_ROOT,
+    set_up_prefect,
+)
 from flows.errors import ConfigurationError
 from flows.runs import WORK_POOL
 from flows.settings import Settings
@@ -20,10 +26,13 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 
 @pytest.fixture
 def client() -> Iterator[SyncPrefectClient]:
-    """A client of the harness's API, with no exportflow pool on it (so setup starts from nothing)."""
+    """A client of the harness's API, with no exportflow pool or export deployment on it (so setup starts
+    from nothing, whatever other tests left on the session's Prefect)."""
     with get_client(sync_client=True) as client:
         with suppress(ObjectNotFound):
             client.delete_work_pool(WORK_POOL)
+        with suppress(ObjectNotFound):
+            client.delete_deployment(client.read_deployment_by_name("export/export").id)
         yield client
 
 
@@ -57,7 +66,7 @@ def test_setup_makes_the_pool_its_prioritised_queues_and_the_deployment(
         {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO_ROOT)}}
     ]
     assert deployment.parameter_openapi_schema is not None
-    assert deployment.parameter_openapi_schema["required"] == ["export_id"]
+    assert set(deployment.parameter_openapi_schema["properties"]) == {"export_id", "schedule_id"}
     assert deployment.schedules == []
 
 
@@ -106,3 +115,34 @@ def test_a_schedule_added_through_the_api_survives_running_setup_again(
 def test_a_deployment_name_of_another_flow_is_refused(client: SyncPrefectClient, tmp_path) -> None:
     with pytest.raises(ConfigurationError, match="EXPORTFLOW_EXPORT_DEPLOYMENT must be export/"):
         set_up_prefect(client, Settings(home=tmp_path / "home", export_deployment="other/export"))
+
+
+def test_setup_gives_the_cleanup_deployment_one_cron_schedule_it_keeps_in_step(
+    client: SyncPrefectClient, settings: Settings
+) -> None:
+    set_up_prefect(client, settings)
+    deployment = client.read_deployment_by_name("export-cleanup/export-cleanup")
+    try:
+        assert (deployment.entrypoint, deployment.work_pool_name) == (CLEANUP_ENTRYPOINT, WORK_POOL)
+        assert deployment.parameter_openapi_schema is not None
+        assert set(deployment.parameter_openapi_schema["properties"]) == {"remove_orphans", "dry_run"}
+        (schedule,) = client.read_deployment_schedules(deployment.id)
+        assert schedule.schedule == CronSchedule(cron="0 * * * *", timezone="UTC")
+        assert (schedule.slug, schedule.active) == (CLEANUP_SCHEDULE_SLUG, True)
+        client.update_deployment_schedule(deployment.id, schedule.id, active=False)  # paused in the UI
+
+        set_up_prefect(client, settings.model_copy(update={"cleanup_cron": "30 2 * * *"}))
+        set_up_prefect(client, settings.model_copy(update={"cleanup_cron": "30 2 * * *"}))
+
+        assert client.read_deployment_by_name("export-cleanup/export-cleanup").id == deployment.id
+        (changed,) = client.read_deployment_schedules(deployment.id)
+        assert changed.id == schedule.id
+        assert changed.schedule == CronSchedule(cron="30 2 * * *", timezone="UTC")
+        assert changed.active is False
+    finally:
+        client.delete_deployment(deployment.id)
+
+
+def test_a_cleanup_cron_that_is_not_one_is_refused(client: SyncPrefectClient, settings: Settings) -> None:
+    with pytest.raises(ConfigurationError, match="EXPORTFLOW_CLEANUP_CRON is not a cron expression"):
+        set_up_prefect(client, settings.model_copy(update={"cleanup_cron": "every hour"}))

@@ -9,6 +9,7 @@ object's state. `/exports/{id}/file` is not here: it takes a signed link, not a 
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.permissions import Permission, has_permission, sees_everyones_objects
 from flows.db import make_engine, session_factory, transaction
 from flows.domain import Role
-from flows.models import ExportTemplate, User
+from flows.models import ExportSchedule, ExportTemplate, User
 from flows.records import fail_export
 from flows.settings import Settings
 from flows.submission import ExportRequest, create_export
@@ -26,6 +27,7 @@ from tests.api.conftest import MakeCaller
 
 SALES = {"export_name": "matrix", "export_type": "sales", "format": "csv"}
 TEMPLATE = {"template_name": "matrix", "export_type": "sales", "format": "csv"}
+SCHEDULE = {"schedule_name": "matrix", "export_type": "sales", "format": "csv", "frequency": "daily"}
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class Route:
     path: str
     permission: Permission
     success: int
-    target: str | None = None  # "pending" / "failed" export or "template": the {id} in the path
+    target: str | None = None  # "pending" / "failed" export, "template" or "schedule": the {id} in the path
     body: dict[str, Any] | None = None
 
     def __str__(self) -> str:
@@ -61,6 +63,21 @@ ROUTES = [
         "PUT", "/exports/templates/{id}", Permission.TEMPLATES_UPDATE, 200, "template", {"description": "x"}
     ),
     Route("DELETE", "/exports/templates/{id}", Permission.TEMPLATES_DELETE, 200, "template"),
+    Route("GET", "/exports/schedules", Permission.SCHEDULES_READ, 200),
+    Route("POST", "/exports/schedules", Permission.SCHEDULES_CREATE, 201, body=SCHEDULE),
+    Route("GET", "/exports/schedules/{id}", Permission.SCHEDULES_READ, 200, "schedule"),
+    Route(
+        "PUT",
+        "/exports/schedules/{id}",
+        Permission.SCHEDULES_UPDATE,
+        200,
+        "schedule",
+        {"time_of_day": "06:00"},
+    ),
+    Route("DELETE", "/exports/schedules/{id}", Permission.SCHEDULES_DELETE, 200, "schedule"),
+    Route("POST", "/exports/schedules/{id}/pause", Permission.SCHEDULES_UPDATE, 200, "schedule"),
+    Route("POST", "/exports/schedules/{id}/resume", Permission.SCHEDULES_UPDATE, 200, "schedule"),
+    Route("GET", "/exports/schedules/{id}/next-runs", Permission.SCHEDULES_READ, 200, "schedule"),
     Route("GET", "/exports/types", Permission.EXPORTS_READ, 200),
     Route("GET", "/exports/statistics", Permission.ANALYTICS_READ, 200),
     Route("GET", "/exports/analytics", Permission.ANALYTICS_READ, 200),
@@ -85,6 +102,11 @@ def expected_status(route: Route, role: Role, own: bool) -> int:
 def make_target(sessions: sessionmaker[Session], kind: str, owner: uuid.UUID) -> uuid.UUID:
     """A fresh object of the route's kind, owned by `owner`."""
     with transaction(sessions) as session:
+        if kind == "schedule":
+            schedule = ExportSchedule(**SCHEDULE, next_run=datetime.now(UTC), created_by=owner)
+            session.add(schedule)
+            session.flush()
+            return schedule.id
         if kind == "template":
             template = ExportTemplate(**TEMPLATE, columns=[], filters={}, is_public=False, created_by=owner)
             session.add(template)
@@ -126,7 +148,10 @@ def test_the_matrix_covers_every_route_of_the_app(client: TestClient) -> None:
     documented = {
         (
             method.upper(),
-            path.removeprefix("/api/v1").replace("{export_id}", "{id}").replace("{template_id}", "{id}"),
+            path.removeprefix("/api/v1")
+            .replace("{export_id}", "{id}")
+            .replace("{template_id}", "{id}")
+            .replace("{schedule_id}", "{id}"),
         )
         for path, operations in client.app.openapi()["paths"].items()  # type: ignore[attr-defined]
         for method in operations

@@ -1,0 +1,144 @@
+"""`exportflow exports|templates|types|stats` against a real uvicorn serving the app on a free port."""
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from api.app import create_app
+from deployments.cli import app
+from deployments.cli_support import EXIT_FAILURE, EXIT_USAGE
+from flows.models import DataExport
+from flows.records import fail_export
+from flows.settings import Settings
+from tests.api.conftest import Caller, MakeExport
+from tests.network import free_port
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def server(api_settings: Settings) -> Iterator[str]:
+    """The app under uvicorn in a thread of this process; its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = api_settings.model_copy(update={"api_public_url": base})  # signed links point here
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    served = uvicorn.Server(config)
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not served.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield base
+    served.should_exit = True
+    thread.join(10)
+
+
+def cli(server: str, caller: Caller | None, *args: str) -> Any:
+    env = {"EXPORTFLOW_URL": server, "EXPORTFLOW_TOKEN": caller.token if caller else ""}
+    return runner.invoke(app, list(args), env={**env, "COLUMNS": "300"})
+
+
+def test_create_list_status_cancel_retry_delete(server: str, manager: Caller) -> None:
+    created = cli(
+        server, manager, "exports", "create", "--type", "sales", "--format", "json", "--filter", "region=EMEA"
+    )
+    assert created.exit_code == 0, created.output
+    export_id = created.output.split()[1]
+
+    status = cli(server, manager, "exports", "status", export_id)
+    listed = cli(server, manager, "exports", "list")
+    cancelled = cli(server, manager, "exports", "cancel", export_id)
+    cancelled_again = cli(server, manager, "exports", "cancel", export_id)
+    retried = cli(server, manager, "exports", "retry", export_id)
+    deleted = cli(server, manager, "exports", "delete", export_id)
+
+    assert json.loads(status.stdout)["status"] == "pending"
+    assert export_id in listed.output
+    assert cancelled.exit_code == 0
+    assert "cancelled" in cancelled.output
+    assert cancelled_again.exit_code == EXIT_FAILURE
+    assert retried.exit_code == 0
+    assert export_id in retried.output
+    assert deleted.exit_code == 0
+
+
+def test_usage_errors_name_the_field(server: str, manager: Caller) -> None:
+    sensitive = cli(server, manager, "exports", "create", "--type", "payroll")
+    bad_column = cli(server, manager, "exports", "create", "--type", "sales", "--columns", "nope")
+    no_token = cli(server, None, "exports", "list")
+    not_admin = cli(server, manager, "stats")
+
+    assert sensitive.exit_code == EXIT_USAGE
+    assert "export_type" in sensitive.output
+    assert bad_column.exit_code == EXIT_USAGE
+    assert "columns[0]" in bad_column.output
+    assert no_token.exit_code == EXIT_USAGE
+    assert "EXPORTFLOW_TOKEN" in no_token.output
+    assert not_admin.exit_code == EXIT_USAGE
+
+
+def test_wait_follows_the_export_and_exits_1_when_it_fails(
+    server: str, manager: Caller, sessions: Any
+) -> None:
+    def fail_the_new_export() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with sessions() as session:
+                export_id = session.scalar(
+                    select(DataExport.id).where(
+                        DataExport.created_by == manager.id, DataExport.status == "pending"
+                    )
+                )
+            if export_id is not None:
+                time.sleep(0.5)  # let the command start following it
+                fail_export(sessions, export_id, "the warehouse was unreachable")
+                return
+            time.sleep(0.1)
+
+    failer = threading.Thread(target=fail_the_new_export)
+    failer.start()
+    waited = cli(server, manager, "exports", "create", "--type", "sales", "--wait")
+    failer.join()
+
+    assert waited.exit_code == EXIT_FAILURE, waited.output
+    assert "failed: the warehouse was unreachable" in waited.output
+
+
+def test_download_saves_a_checked_file(
+    server: str, api_settings: Settings, manager: Caller, make_export: MakeExport, tmp_path: Path
+) -> None:
+    export_id = make_export(api_settings, manager)
+    target = tmp_path / "out.csv"
+
+    result = cli(server, manager, "exports", "download", str(export_id), str(target))
+
+    assert result.exit_code == 0, result.output
+    row = httpx.get(f"{server}/api/v1/exports/{export_id}", headers=manager.headers).json()["data"]
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == row["checksum_sha256"]
+    assert target.stat().st_size == row["file_size"]
+
+
+def test_templates_and_types(server: str, manager: Caller) -> None:
+    created = cli(server, manager, "templates", "create", "--name", "Weekly", "--type", "sales", "--public")
+    template_id = created.output.split()[1]
+    listed = cli(server, manager, "templates", "list")
+    types = cli(server, manager, "types")
+    deleted = cli(server, manager, "templates", "delete", template_id)
+
+    assert created.exit_code == 0, created.output
+    assert template_id in listed.output
+    assert "sales" in types.output
+    assert "payroll" not in types.output
+    assert deleted.exit_code == 0

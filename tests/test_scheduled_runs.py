@@ -1,0 +1,144 @@
+"""A schedule made through the API fires in Prefect (real server with its scheduler, real worker): the
+run makes its own export row, exports, emails the schedule's recipients and moves the schedule on;
+slots that pass while the schedule is paused are not made up when it is resumed."""
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
+from prefect.client.schemas.objects import FlowRun
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from flows.db import make_engine, session_factory
+from flows.domain import Role
+from flows.models import DataExport, ExportSchedule
+
+if TYPE_CHECKING:
+    from tests.prefect_stack import MakeStackUser, Stack, Timings
+
+pytest_plugins = ["tests.prefect_stack"]
+pytestmark = pytest.mark.slow
+
+SCHEDULES = "/exports/schedules"
+FIRE_TIMEOUT_SECONDS = 100.0
+"""A cron firing every minute: up to 60 s to the slot, the scheduler's loop, the worker's poll and start."""
+RECIPIENT = "scheduled-team@example.com"
+
+
+@pytest.fixture(scope="module")
+def sessions(stack: "Stack") -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(stack.settings.database_url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+def wait_for(what: str, found: Callable[[], Any], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = found()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def exports_of(sessions: sessionmaker[Session], schedule_id: str) -> list[DataExport]:
+    with sessions() as session:
+        query = select(DataExport).where(DataExport.schedule_id == uuid.UUID(schedule_id))
+        return list(session.scalars(query.order_by(DataExport.created_at)))
+
+
+def runs_of_schedule(stack: "Stack", schedule_id: str) -> list[FlowRun]:
+    with stack.prefect_client() as client:
+        deployment = client.read_deployment_by_name(stack.settings.export_deployment)
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id])),
+            limit=200,
+        )
+    return [run for run in runs if str(run.parameters.get("schedule_id")) == schedule_id]
+
+
+def call(
+    http: httpx.Client, method: str, path: str, headers: dict[str, str], **kwargs: Any
+) -> dict[str, Any]:
+    response = http.request(method, path, headers=headers, **kwargs)
+    assert response.status_code in (200, 201), response.text
+    data: dict[str, Any] = response.json()["data"]
+    return data
+
+
+def test_a_schedule_fires_exports_and_skips_slots_missed_while_paused(
+    stack: "Stack", make_stack_user: "MakeStackUser", sessions: sessionmaker[Session], timings: "Timings"
+) -> None:
+    admin = make_stack_user(Role.ADMIN)
+    body = {
+        "schedule_name": "Every minute customers",
+        "export_type": "customers",
+        "format": "csv",
+        "frequency": "daily",
+        "cron_expression": "* * * * *",
+        "timezone": "Pacific/Auckland",
+        "recipients": [RECIPIENT],
+    }
+    with stack.client() as http:
+        schedule = call(http, "POST", SCHEDULES, admin.headers, json=body)
+        one = f"{SCHEDULES}/{schedule['id']}"
+        assert schedule["prefect_synced"] is True
+        try:
+            (first,) = wait_for(
+                "the first scheduled export row",
+                lambda: exports_of(sessions, schedule["id"]),
+                FIRE_TIMEOUT_SECONDS,
+            )
+            call(http, "POST", f"{one}/pause", admin.headers)
+            paused_at = datetime.now(UTC)
+            missed_slot = paused_at.replace(second=0, microsecond=0) + timedelta(minutes=1)
+            time.sleep(max(0.0, (missed_slot - datetime.now(UTC)).total_seconds()) + 3)
+            call(http, "POST", f"{one}/resume", admin.headers)
+            resumed_at = datetime.now(UTC)
+            completed = wait_for(
+                "the scheduled export completed",
+                lambda: [row for row in exports_of(sessions, schedule["id"]) if row.status == "completed"],
+                60,
+            )
+            time.sleep(2 * 5 + 2)  # two scheduler loops after the resume
+            runs = runs_of_schedule(stack, schedule["id"])
+            made = exports_of(sessions, schedule["id"])
+        finally:
+            call(http, "DELETE", one, admin.headers)
+
+    row = completed[0]
+    assert row.id == first.id
+    fired = [run for run in runs if run.id == row.flow_run_id]
+    assert len(fired) == 1
+    fired_at = fired[0].expected_start_time
+    assert fired_at is not None
+    assert fired[0].state_name == "Completed"
+    assert fired[0].auto_scheduled is True
+    local_date = fired_at.astimezone(ZoneInfo("Pacific/Auckland")).date()
+    assert row.export_name == f"Every minute customers {local_date:%Y-%m-%d}"
+    assert row.created_by == admin.id
+    assert row.recipients == [RECIPIENT]
+    assert row.record_count > 0
+    assert row.notification_error is None
+    timings["scheduled run: slot to export completed"] = (row.completed_at - fired_at).total_seconds()
+    with sessions() as session:
+        assert session.get(ExportSchedule, uuid.UUID(schedule["id"])) is None  # deleted at the end
+    mails = [message_from_bytes(path.read_bytes()) for path in stack.settings.outbox_dir.glob("*.eml")]
+    assert any(mail["To"] == RECIPIENT and str(row.export_name) in str(mail["Subject"]) for mail in mails)
+    # Nothing fired for the slot that passed while the schedule was paused.
+    starts = [run.expected_start_time for run in runs if run.expected_start_time is not None]
+    assert not [start for start in starts if paused_at < start < resumed_at], starts
+    assert missed_slot not in starts
+    assert len(made) == len(
+        [run for run in runs if run.expected_start_time and run.expected_start_time < resumed_at]
+    )
