@@ -4,6 +4,7 @@ the work pool and export deployment set up). No worker runs here: the flow runs 
 stay scheduled, and the "dead" runs are flow runs put in the state a dead one would be in.
 """
 
+import contextvars
 import threading
 import time
 import uuid
@@ -222,7 +223,9 @@ def test_two_reconcilers_at_once_decide_once(
         report = reconcile(sessions, settings)
         decided.append(sum(d.export_id == export_id for d in report.decisions))
 
-    threads = [threading.Thread(target=reconciler) for _ in range(2)]
+    # Each thread in a copy of this one's context: Prefect's test-harness settings live in a context
+    # variable, and a new thread would otherwise fall back to the process's global Prefect settings.
+    threads = [threading.Thread(target=contextvars.copy_context().run, args=(reconciler,)) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
