@@ -28,12 +28,14 @@ from api.schemas.exports import (
     ExportOut,
     ExportStatusOut,
 )
+from api.schemas.schedules import NextRunsOut, ScheduleCreate, ScheduleOut, ScheduleUpdate
 from api.schemas.templates import TemplateCreate, TemplateOut, TemplateUpdate
 from api.schemas.types import ExportTypeOut
 from flows.domain import ExportStatus, ExportType
 
 M = TypeVar("M", bound=BaseModel)
 API_PREFIX = "/api/v1"
+SCHEDULES = "/exports/schedules"
 FINAL_STATUSES = frozenset(
     {ExportStatus.COMPLETED, ExportStatus.FAILED, ExportStatus.CANCELLED, ExportStatus.EXPIRED}
 )
@@ -213,6 +215,33 @@ class ExportflowClient:
         finally:
             partial.unlink(missing_ok=True)
         return link
+
+    # schedules
+    def list_schedules(self, **filters: Any) -> tuple[list[ScheduleOut], Pagination]:
+        """Filters: page, limit, is_active."""
+        body = self._call("GET", SCHEDULES, params={k: v for k, v in filters.items() if v is not None})
+        return TypeAdapter(list[ScheduleOut]).validate_python(body["data"]), Pagination(**body["pagination"])
+
+    def create_schedule(self, schedule: ScheduleCreate) -> ScheduleOut:
+        return self._data(ScheduleOut, "POST", SCHEDULES, payload=_body(schedule))
+
+    def get_schedule(self, schedule_id: uuid.UUID) -> ScheduleOut:
+        return self._data(ScheduleOut, "GET", f"{SCHEDULES}/{schedule_id}")
+
+    def update_schedule(self, schedule_id: uuid.UUID, changes: ScheduleUpdate) -> ScheduleOut:
+        return self._data(ScheduleOut, "PUT", f"{SCHEDULES}/{schedule_id}", payload=_body(changes))
+
+    def delete_schedule(self, schedule_id: uuid.UUID) -> ScheduleOut:
+        return self._data(ScheduleOut, "DELETE", f"{SCHEDULES}/{schedule_id}")
+
+    def pause_schedule(self, schedule_id: uuid.UUID) -> ScheduleOut:
+        return self._data(ScheduleOut, "POST", f"{SCHEDULES}/{schedule_id}/pause")
+
+    def resume_schedule(self, schedule_id: uuid.UUID) -> ScheduleOut:
+        return self._data(ScheduleOut, "POST", f"{SCHEDULES}/{schedule_id}/resume")
+
+    def next_runs(self, schedule_id: uuid.UUID, count: int = 10) -> NextRunsOut:
+        return self._data(NextRunsOut, "GET", f"{SCHEDULES}/{schedule_id}/next-runs", params={"count": count})
 
     # templates, types, statistics
     def list_templates(self, **filters: Any) -> tuple[list[TemplateOut], Pagination]:

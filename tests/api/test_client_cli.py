@@ -142,3 +142,44 @@ def test_templates_and_types(server: str, manager: Caller) -> None:
     assert "sales" in types.output
     assert "payroll" not in types.output
     assert deleted.exit_code == 0
+
+
+def test_schedules_create_list_next_runs_pause_resume_delete(
+    server: str, admin: Caller, manager: Caller
+) -> None:
+    daily = ["--frequency", "daily", "--at", "09:00", "--timezone", "Europe/Berlin", "--format", "excel"]
+    created = cli(server, admin, "schedules", "create", "--name", "Morning sales", "--type", "sales", *daily)
+    assert created.exit_code == 0, created.output
+    schedule_id = created.output.split()[1]
+
+    listed = cli(server, admin, "schedules", "list")
+    upcoming = cli(server, admin, "schedules", "next-runs", schedule_id, "--count", "3")
+    paused = cli(server, admin, "schedules", "pause", schedule_id)
+    only_paused = cli(server, admin, "schedules", "list", "--paused")
+    resumed = cli(server, admin, "schedules", "resume", schedule_id)
+    refused = cli(server, manager, "schedules", "list")
+    bad_zone = cli(
+        server,
+        admin,
+        "schedules",
+        "create",
+        "--name",
+        "x",
+        "--type",
+        "sales",
+        *daily[:2],
+        "--timezone",
+        "Mars/Base",
+    )
+    deleted = cli(server, admin, "schedules", "delete", schedule_id)
+
+    assert schedule_id in listed.output
+    local_times = [line.split()[3] for line in upcoming.output.splitlines() if line.strip()]
+    assert local_times == ["09:00"] * 3
+    assert paused.exit_code == 0
+    assert schedule_id in only_paused.output
+    assert resumed.exit_code == 0
+    assert refused.exit_code == EXIT_USAGE
+    assert bad_zone.exit_code == EXIT_USAGE
+    assert "timezone" in bad_zone.output
+    assert deleted.exit_code == 0
