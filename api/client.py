@@ -131,8 +131,7 @@ class ExportflowClient:
     def list_exports(self, **filters: Any) -> tuple[list[ExportOut], Pagination]:
         """Filters as the route takes them: type, format, status, date_from, date_to, created_by, page,
         limit, sort_by, sort_order."""
-        body = self._call("GET", "/exports", params={k: v for k, v in filters.items() if v is not None})
-        return TypeAdapter(list[ExportOut]).validate_python(body["data"]), Pagination(**body["pagination"])
+        return self._page(ExportOut, "/exports", filters)
 
     def create_export(self, request: ExportCreate, *, idempotency_key: str | None = None) -> ExportOut:
         return self._data(ExportOut, "POST", "/exports", payload=_body(request), key=idempotency_key)
@@ -219,8 +218,7 @@ class ExportflowClient:
     # schedules
     def list_schedules(self, **filters: Any) -> tuple[list[ScheduleOut], Pagination]:
         """Filters: page, limit, is_active."""
-        body = self._call("GET", SCHEDULES, params={k: v for k, v in filters.items() if v is not None})
-        return TypeAdapter(list[ScheduleOut]).validate_python(body["data"]), Pagination(**body["pagination"])
+        return self._page(ScheduleOut, SCHEDULES, filters)
 
     def create_schedule(self, schedule: ScheduleCreate) -> ScheduleOut:
         return self._data(ScheduleOut, "POST", SCHEDULES, payload=_body(schedule))
@@ -245,10 +243,7 @@ class ExportflowClient:
 
     # templates, types, statistics
     def list_templates(self, **filters: Any) -> tuple[list[TemplateOut], Pagination]:
-        body = self._call(
-            "GET", "/exports/templates", params={k: v for k, v in filters.items() if v is not None}
-        )
-        return TypeAdapter(list[TemplateOut]).validate_python(body["data"]), Pagination(**body["pagination"])
+        return self._page(TemplateOut, "/exports/templates", filters)
 
     def create_template(self, template: TemplateCreate) -> TemplateOut:
         return self._data(TemplateOut, "POST", "/exports/templates", payload=_body(template))
@@ -271,6 +266,12 @@ class ExportflowClient:
         return self._data(AnalyticsOut, "GET", "/exports/analytics", params=params)
 
     # plumbing
+    def _page(self, model: type[M], path: str, filters: Mapping[str, Any]) -> tuple[list[M], Pagination]:
+        """One page of a list route; filters left as None are not sent."""
+        params = {name: value for name, value in filters.items() if value is not None}
+        body = self._call("GET", path, params=params)
+        return TypeAdapter(list[model]).validate_python(body["data"]), Pagination(**body["pagination"])  # type: ignore[valid-type]
+
     def _data(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
         return model.model_validate(self._call(method, path, **kwargs)["data"])
 

@@ -82,10 +82,8 @@ def client(make_client: Callable[[Settings], TestClient], api_settings: Settings
 
 
 @pytest.fixture
-def make_caller(api_settings: Settings) -> Iterator[MakeCaller]:
+def make_caller(sessions: sessionmaker[Session]) -> MakeCaller:
     """Creates a fresh user of a role (unique email) with an API token, in the test's app database."""
-    engine = make_engine(api_settings.database_url)
-    sessions = session_factory(engine)
 
     def make(role: Role) -> Caller:
         email = f"{role.value}-{uuid.uuid4().hex[:10]}@example.com"
@@ -94,8 +92,7 @@ def make_caller(api_settings: Settings) -> Iterator[MakeCaller]:
             _, secret = issue_api_token(session, user, "tests")
             return Caller(id=user.id, email=user.email, role=role, token=secret)
 
-    yield make
-    engine.dispose()
+    return make
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ rows with created_at in its own day(s) of the 1990s and asks only about those da
 """
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,10 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.db import make_engine, session_factory, transaction
+from flows.db import make_engine, transaction
 from flows.domain import ExportStatus
 from flows.models import DataExport, ExportStatistic
-from flows.settings import Settings
 from tests.api.conftest import Caller
 
 STATISTICS = "/api/v1/exports/statistics"
@@ -36,13 +34,6 @@ class Run:
     record_count: int = 0
     export_type: str = "sales"
     format: str = "csv"
-
-
-@pytest.fixture
-def sessions(api_settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(api_settings.database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def at(stamp: str) -> datetime:

@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.db import make_engine, session_factory, transaction
+from flows.db import transaction
 from flows.domain import Role
 from flows.identity import hash_token, issue_access_token, revoke_api_token
 from flows.models import ApiToken, User
@@ -67,13 +67,6 @@ def rs_settings(api_settings: Settings, rsa_keys: RsaKeys) -> Settings:
     return api_settings.model_copy(
         update={"jwt_algorithm": "RS256", "jwt_public_key": rsa_keys.public_pem.decode()}
     )
-
-
-@pytest.fixture
-def sessions(api_settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(api_settings.database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture

@@ -17,11 +17,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.permissions import Permission, has_permission, sees_everyones_objects
-from flows.db import make_engine, session_factory, transaction
+from flows.db import transaction
 from flows.domain import Role
 from flows.models import ExportSchedule, ExportTemplate, User
 from flows.records import fail_export
-from flows.settings import Settings
 from flows.submission import ExportRequest, create_export
 from tests.api.conftest import MakeCaller
 
@@ -82,13 +81,6 @@ ROUTES = [
     Route("GET", "/exports/statistics", Permission.ANALYTICS_READ, 200),
     Route("GET", "/exports/analytics", Permission.ANALYTICS_READ, 200),
 ]
-
-
-@pytest.fixture
-def sessions(api_settings: Settings) -> Any:
-    engine = make_engine(api_settings.database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def expected_status(route: Route, role: Role, own: bool) -> int:

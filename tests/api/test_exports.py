@@ -14,21 +14,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from flows.catalog import get_definition
-from flows.db import make_engine, session_factory, transaction
+from flows.db import transaction
 from flows.domain import ExportType
 from flows.models import AuditLog, DataExport, ExportTemplate
 from flows.records import fail_export
-from flows.settings import Settings
 from tests.api.conftest import Caller
 
 SALES = {"export_name": "Q3 sales", "export_type": "sales", "format": "csv"}
-
-
-@pytest.fixture
-def sessions(api_settings: Settings) -> Any:
-    engine = make_engine(api_settings.database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def create(

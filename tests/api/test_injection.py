@@ -2,7 +2,6 @@
 leave the data as it was; SQL in free-text values is stored as plain text."""
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,9 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.db import make_engine, session_factory
 from flows.models import Base, DataExport
-from flows.settings import Settings
 from tests.api.conftest import Caller
 
 EXPORTS = "/api/v1/exports"
@@ -116,13 +113,6 @@ BODY_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("type with sql", _with(export_type="sales; DROP TABLE data_exports"), "export_type"),
     ("format a list", _with(format=["csv"]), "format"),
 ]
-
-
-@pytest.fixture
-def sessions(api_settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(api_settings.database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def _total(client: TestClient, caller: Caller) -> int:

@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import API_PREFIX, create_app
-from flows.db import make_engine, session_factory, transaction
+from flows.db import transaction
 from flows.domain import ExportStatus
 from flows.models import ExportTemplate, User
 from flows.settings import Settings
@@ -69,13 +69,6 @@ def test_the_api_keeps_its_documented_contract(case: ApiCase, asgi_app: FastAPI,
     The events route (Server-Sent Events) is included: schemathesis reads event streams, and a
     generated id is unknown, so it answers at once."""
     case.call_and_validate(app=asgi_app, headers=super_admin.headers, checks=CHECKS)
-
-
-@pytest.fixture
-def sessions(api_settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(api_settings.database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def _objects(sessions: sessionmaker[Session], owner: Caller) -> dict[str, str]:

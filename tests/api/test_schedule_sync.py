@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from deployments.cli import app
 from deployments.prefect_setup import set_up_prefect
-from flows.db import make_engine, session_factory, transaction
+from flows.db import transaction
 from flows.models import AuditLog, ExportSchedule
 from flows.schedule_sync import SLUG_PREFIX, SyncReport, sync_schedules
 from flows.settings import Settings
@@ -51,13 +51,6 @@ def prefect_down() -> Iterator[None]:
     """Within it, this thread's Prefect (and that of the requests it makes) is a port nothing listens on."""
     with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{free_port()}/api"}):
         yield
-
-
-@pytest.fixture
-def sessions(api_settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(api_settings.database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def in_prefect(prefect: SyncPrefectClient, deployment_id: uuid.UUID) -> dict[str, DeploymentSchedule]:

@@ -16,9 +16,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.db import make_engine, session_factory
 from flows.models import AuditLog
-from flows.settings import Settings
 from tests.api.conftest import Caller
 
 URL = "/api/v1/exports/schedules"
@@ -40,13 +38,6 @@ def no_prefect() -> Iterator[None]:
     """No Prefect API for these tests, even when another test started the session's Prefect."""
     with temporary_settings(restore_defaults={PREFECT_API_URL}):
         yield
-
-
-@pytest.fixture
-def sessions(api_settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(api_settings.database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def create(client: TestClient, caller: Caller, **fields: Any) -> dict[str, Any]:

@@ -1,7 +1,6 @@
 """The template routes: validation against the catalog, who may read and change which template, audit."""
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -9,10 +8,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.db import make_engine, session_factory
 from flows.domain import Role
 from flows.models import AuditLog, ExportTemplate
-from flows.settings import Settings
 from tests.api.conftest import Caller, MakeCaller
 
 URL = "/api/v1/exports/templates"
@@ -24,13 +21,6 @@ SALES = {
     "filters": {"region": ["EMEA", "APAC"], "total_amount": {"gte": 10}},
     "description": "Big sales in EMEA and APAC",
 }
-
-
-@pytest.fixture
-def sessions(api_settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(api_settings.database_url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def create(client: TestClient, caller: Caller, **fields: Any) -> dict[str, Any]:
