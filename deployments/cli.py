@@ -8,15 +8,16 @@ from rich.table import Table
 
 from deployments.api_cli import api
 from deployments.cleanup_cli import cleanup
-from deployments.cli_support import EXIT_USAGE, console, errors, load_settings, usage_errors
+from deployments.cli_support import console, load_settings, require_prefect, usage_errors
 from deployments.client_cli import exports_app, stats, templates_app, types
 from deployments.export_cli import export_app
 from deployments.identity_cli import tokens_app, users_app
 from deployments.schedules_cli import schedules_app
+from deployments.up_cli import up
+from deployments.worker_cli import worker
 from flows.settings import Settings
 
 app = typer.Typer(help="exportflow: exports of business data, each one a Prefect flow.", no_args_is_help=True)
-BOOTSTRAP_EMAIL = "admin@example.com"
 db_app = typer.Typer(help="App-database migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -30,6 +31,8 @@ app.add_typer(templates_app, name="templates")
 app.command("types")(types)
 app.command("stats")(stats)
 app.command("cleanup")(cleanup)
+app.command("worker")(worker)
+app.command("up")(up)
 
 
 @app.command()
@@ -119,15 +122,10 @@ def reconcile_command(
 ) -> None:
     """Settle exports whose runs died or went silent; start those stored while Prefect was down."""
     from flows.db import app_sessions
-    from flows.prefect_env import configure_prefect
     from flows.reconcile import reconcile, reconcile_forever
-    from flows.runs import prefect_configured
 
     settings = load_settings()
-    configure_prefect(settings)
-    if not prefect_configured():
-        errors.print("set EXPORTFLOW_PREFECT_API_URL (or PREFECT_API_URL) to the Prefect server's API first")
-        raise typer.Exit(EXIT_USAGE)
+    require_prefect(settings)
     if loop:
         reconcile_forever(app_sessions(), settings, lambda report: console.print(report.summary()))
     console.print(reconcile(app_sessions(), settings).summary())
@@ -139,76 +137,13 @@ def deploy() -> None:
     from prefect.client.orchestration import get_client
 
     from deployments.prefect_setup import set_up_prefect
-    from flows.prefect_env import configure_prefect
-    from flows.runs import WORK_POOL, prefect_configured
+    from flows.runs import WORK_POOL
 
     settings = load_settings()
-    configure_prefect(settings)
-    if not prefect_configured():
-        errors.print("set EXPORTFLOW_PREFECT_API_URL (or PREFECT_API_URL) to the Prefect server's API first")
-        raise typer.Exit(EXIT_USAGE)
+    require_prefect(settings)
     with get_client(sync_client=True) as client:
         deployment_id = set_up_prefect(client, settings)
     console.print(
         f"work pool {WORK_POOL} (queues high, normal) and deployment {settings.export_deployment} ready"
     )
-    console.print(
-        f"deployment id {deployment_id}; start a worker with: prefect worker start --pool {WORK_POOL}"
-    )
-
-
-@app.command()
-def up(
-    demo_rows: Annotated[
-        int, typer.Option(help="Sales rows of the demo warehouse, when it has to be generated.")
-    ] = 100_000,
-    serve: Annotated[
-        bool, typer.Option(help="Serve the API when prepared; --no-serve: prepare only.")
-    ] = True,
-) -> None:
-    """Prepare the embedded defaults (app database, demo warehouse, a first super_admin) and serve the API."""
-    from deployments.api_cli import api
-    from flows import migrate
-    from flows.sources import parse_source
-    from flows.warehouse import generate_demo_data, warehouse_is_populated
-
-    settings = load_settings()
-    migrate.upgrade(settings.database_url)
-    console.print(f"app database ready: {settings.masked()['database_url']}")
-    source = parse_source(settings.source_url)
-    if not warehouse_is_populated(source):
-        report = generate_demo_data(source, rows=demo_rows)
-        console.print(f"demo warehouse generated in {report.seconds:.1f} s")
-    console.print(f"warehouse ready: {settings.masked()['source_url']}")
-    _bootstrap_super_admin(settings)
-    console.print(
-        "Exports are accepted now and run once a Prefect server, `exportflow deploy` and a worker are up "
-        "(README, 'Running exports'); until then they wait as pending."
-    )
-    if serve:
-        api(host=None, port=None)
-
-
-def _bootstrap_super_admin(settings: Settings) -> None:
-    """On an instance without users, create the first super_admin and print its API token once."""
-    from sqlalchemy import func, select
-
-    from flows.db import app_sessions, transaction
-    from flows.domain import Role
-    from flows.identity import create_user, issue_api_token
-    from flows.models import User
-
-    with transaction(app_sessions()) as session:
-        if session.scalar(select(func.count()).select_from(User)):
-            return
-        user = create_user(session, BOOTSTRAP_EMAIL, Role.SUPER_ADMIN, first_name="Admin")
-        _, token = issue_api_token(session, user, "bootstrap")
-    base = f"http://{settings.api_host}:{settings.api_port}"
-    console.print(f"first user {BOOTSTRAP_EMAIL} (super_admin); its API token, shown only now:")
-    console.print(token, soft_wrap=True)
-    console.print(f"API docs: {base}/docs")
-    console.print(
-        f"curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
-        f"""-d '{{"export_name": "demo", "export_type": "sales", "format": "csv"}}' {base}/api/v1/exports""",
-        soft_wrap=True,
-    )
+    console.print(f"deployment id {deployment_id}; start workers with: exportflow worker")

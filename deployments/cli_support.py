@@ -34,6 +34,17 @@ def require_migrated(database_url: str) -> None:
         raise typer.Exit(EXIT_USAGE)
 
 
+def require_prefect(settings: Settings) -> None:
+    """Point Prefect at the configured server; exit 2 with a hint when no server is configured."""
+    from flows.prefect_env import configure_prefect
+    from flows.runs import prefect_configured
+
+    configure_prefect(settings)
+    if not prefect_configured():
+        errors.print("set EXPORTFLOW_PREFECT_API_URL (or PREFECT_API_URL) to the Prefect server's API first")
+        raise typer.Exit(EXIT_USAGE)
+
+
 @contextmanager
 def usage_errors() -> Iterator[None]:
     """Turn a bad input into its field, its message and exit code 2."""

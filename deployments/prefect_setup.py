@@ -2,8 +2,8 @@
 and the export-cleanup deployment with its cron schedule.
 
 Run against the configured Prefect API (PREFECT_API_URL; see flows.prefect_env). The pool
-`exportflow` is of type process; its queues `high` and `normal` are polled in priority order by
-`prefect worker start --pool exportflow` started in the repository root.
+`exportflow` is of the warm worker's type (deployments/warm_worker.py, the process worker's job
+template); its queues `high` and `normal` are polled in priority order by `exportflow worker`.
 
 The export deployment is created once and afterwards only PATCHed, without a `schedules` field:
 Prefect's create call (an upsert) and RunnerDeployment.apply() both replace the deployment's
@@ -11,7 +11,6 @@ schedules, which would delete the per-user schedules exportflow adds to it throu
 """
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 from prefect.client.orchestration import SyncPrefectClient
@@ -21,15 +20,15 @@ from prefect.client.schemas.schedules import CronSchedule
 from prefect.exceptions import ObjectNotFound
 from prefect.flows import Flow
 from prefect.utilities.callables import parameter_schema
-from prefect.workers.process import ProcessWorker
 
+from deployments.warm_worker import WarmWorker
 from flows.domain import ExportPriority
 from flows.errors import ConfigurationError
 from flows.runs import WORK_POOL, WORK_QUEUES
 from flows.settings import Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-EXPORT_ENTRYPOINT = "flows/export.py:export"
+EXPORT_ENTRYPOINT = "flows.export.export"
+"""A module path: the package is installed wherever a worker runs, so runs need no pull step."""
 QUEUE_PRIORITIES = {WORK_QUEUES[ExportPriority.HIGH]: 1, WORK_QUEUES[ExportPriority.NORMAL]: 2}
 """Queue name to priority (1 is polled first)."""
 DEFAULT_QUEUE = WORK_QUEUES[ExportPriority.NORMAL]
@@ -37,7 +36,7 @@ DEPLOYMENT_DESCRIPTION = (
     "One export of business data, from its data_exports row to a stored file and an email."
 )
 CLEANUP_DEPLOYMENT = "export-cleanup"
-CLEANUP_ENTRYPOINT = "flows/cleanup.py:export_cleanup"
+CLEANUP_ENTRYPOINT = "flows.cleanup.export_cleanup"
 CLEANUP_SCHEDULE_SLUG = "cleanup-cron"
 """The cleanup deployment's own schedule; others added to it by hand are left alone."""
 CLEANUP_DESCRIPTION = (
@@ -54,15 +53,16 @@ def set_up_prefect(client: SyncPrefectClient, settings: Settings) -> uuid.UUID:
 
 
 def ensure_work_pool(client: SyncPrefectClient) -> WorkPool:
-    """The `exportflow` process work pool, created if missing (an existing one is left as it is)."""
+    """The `exportflow` work pool of the warm worker's type, created if missing (an existing one is
+    left as it is: a pool made for `prefect worker start` keeps working, with a type warning)."""
     try:
         return client.read_work_pool(WORK_POOL)
     except ObjectNotFound:
         pool = WorkPoolCreate(
             name=WORK_POOL,
-            type=ProcessWorker.type,
-            base_job_template=ProcessWorker.get_default_base_job_template(),
-            description="exportflow's export runs, started by `prefect worker start --pool exportflow`.",
+            type=WarmWorker.type,
+            base_job_template=WarmWorker.get_default_base_job_template(),
+            description="exportflow's export runs, started by `exportflow worker`.",
         )
         return client.create_work_pool(pool)
 
@@ -135,9 +135,8 @@ def _create_or_update(
         "description": description,
         "work_pool_name": WORK_POOL,
         "work_queue_name": DEFAULT_QUEUE,
-        "path": str(REPO_ROOT),
         "entrypoint": entrypoint,
-        "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": str(REPO_ROOT)}}],
+        "pull_steps": [],
         "parameter_openapi_schema": parameter_schema(flow).model_dump(exclude_unset=True),
         "enforce_parameter_schema": True,
     }

@@ -152,6 +152,18 @@ class Settings(BaseSettings):
         gt=0,
         description="Upload temporaries and staged work files older than this are removed by cleanup.",
     )
+    prefect_port: int = Field(
+        default=4200,
+        ge=1,
+        le=65535,
+        description="Port of the Prefect server `exportflow up` starts when no Prefect API URL is set.",
+    )
+    worker_limit: int = Field(
+        default=4, ge=1, description="Flow runs one `exportflow worker` runs at once (its concurrency cap)."
+    )
+    worker_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often `exportflow worker` asks Prefect for runs to start."
+    )
     api_host: str = Field(default="127.0.0.1", description="Address `exportflow api` listens on.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port `exportflow api` listens on.")
     trusted_proxies: list[str] = Field(

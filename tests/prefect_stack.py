@@ -26,7 +26,7 @@ from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import WorkerFilter, WorkerFilterStatus
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from deployments.prefect_setup import REPO_ROOT, set_up_prefect
+from deployments.prefect_setup import set_up_prefect
 from flows import migrate
 from flows.db import make_engine, session_factory, transaction
 from flows.domain import Role
@@ -38,6 +38,7 @@ from flows.warehouse import generate_demo_data
 from tests.network import LOOPBACK, free_port
 
 BIN = Path(sys.executable).parent
+REPO_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SECONDS = 90.0
 STOP_GRACE_SECONDS = 5.0
 SCHEDULER_LOOP_SECONDS = 5

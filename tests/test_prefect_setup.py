@@ -14,9 +14,9 @@ from deployments.prefect_setup import (
     CLEANUP_ENTRYPOINT,
     CLEANUP_SCHEDULE_SLUG,
     EXPORT_ENTRYPOINT,
-    REPO_ROOT,
     set_up_prefect,
 )
+from deployments.warm_worker import WORKER_TYPE
 from flows.errors import ConfigurationError
 from flows.runs import WORK_POOL
 from flows.settings import Settings
@@ -51,7 +51,7 @@ def test_setup_makes_the_pool_its_prioritised_queues_and_the_deployment(
     deployment_id = set_up_prefect(client, settings)
 
     pool = client.read_work_pool(WORK_POOL)
-    assert pool.type == "process"
+    assert pool.type == WORKER_TYPE
     assert pool.base_job_template["job_configuration"]["command"] == "{{ command }}"
     priorities = queue_priorities(client)
     assert (priorities["high"], priorities["normal"]) == (1, 2)
@@ -62,9 +62,7 @@ def test_setup_makes_the_pool_its_prioritised_queues_and_the_deployment(
     assert deployment.work_pool_name == WORK_POOL
     assert deployment.work_queue_name == "normal"
     assert deployment.entrypoint == EXPORT_ENTRYPOINT
-    assert deployment.pull_steps == [
-        {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO_ROOT)}}
-    ]
+    assert deployment.pull_steps == []
     assert deployment.parameter_openapi_schema is not None
     assert set(deployment.parameter_openapi_schema["properties"]) == {"export_id", "schedule_id"}
     assert deployment.schedules == []

@@ -1,0 +1,242 @@
+"""`exportflow up`: the whole service on one machine, as supervised child processes.
+
+In order: the app database migrated, the demo warehouse generated if absent, a first super_admin
+on an empty instance; then a Prefect server on SQLite under HOME/prefect (unless
+EXPORTFLOW_PREFECT_API_URL names one), the work pool, queues and deployments, a warm worker, and
+the API (which also runs the reconciler and the schedule sync). Ctrl-C or SIGTERM stops them all,
+API and worker first, within STOP_GRACE_SECONDS each. Children log to HOME/logs/<name>.log.
+"""
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import httpx
+import typer
+
+from deployments.cli_support import EXIT_FAILURE, console, errors, load_settings
+from deployments.supervisor import Child, ChildFailed, Supervisor
+from flows.settings import Settings
+
+BOOTSTRAP_EMAIL = "admin@example.com"
+BIN = Path(sys.executable).parent
+LOOPBACK = "127.0.0.1"
+PREFECT_START_TIMEOUT_SECONDS = 120.0
+"""A first start migrates Prefect's own database."""
+CHILD_START_TIMEOUT_SECONDS = 60.0
+SCHEDULER_LOOP_SECONDS = 10
+"""How soon the embedded Prefect server makes the runs of a new or resumed schedule (its default: 60)."""
+WATCH_SECONDS = 0.5
+QUIET_PREFECT = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+
+
+class StopRequested(Exception):
+    """SIGINT or SIGTERM arrived."""
+
+
+def up(
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="API port (default EXPORTFLOW_API_PORT).", show_default=False),
+    ] = None,
+    prefect_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Prefect server port (default EXPORTFLOW_PREFECT_PORT).",
+            show_default=False,
+        ),
+    ] = None,
+    demo_rows: Annotated[
+        int, typer.Option(help="Sales rows of the demo warehouse, when it has to be generated.")
+    ] = 100_000,
+    serve: Annotated[
+        bool, typer.Option(help="Start the services when prepared; --no-serve: prepare only.")
+    ] = True,
+) -> None:
+    """Prepare the embedded defaults and run Prefect, a worker and the API until Ctrl-C or SIGTERM."""
+    settings = load_settings()
+    os.environ.setdefault("PREFECT_HOME", str(settings.home / "prefect"))
+    os.environ.update(QUIET_PREFECT)
+    token = _prepare(settings, demo_rows)
+    if not serve:
+        if token:
+            _print_token(token)
+        return
+    api_port = port or settings.api_port
+    if "api_public_url" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"api_public_url": f"http://{LOOPBACK}:{api_port}"})
+    code = _run(settings, api_port, prefect_port or settings.prefect_port, token)
+    if code:
+        raise typer.Exit(code)
+
+
+def _prepare(settings: Settings, demo_rows: int) -> str | None:
+    """Migrate, generate the demo warehouse if absent; the first super_admin's token on an empty instance."""
+    from flows import migrate
+    from flows.sources import parse_source
+    from flows.warehouse import generate_demo_data, warehouse_is_populated
+
+    migrate.upgrade(settings.database_url)
+    console.print(f"app database ready: {settings.masked()['database_url']}")
+    source = parse_source(settings.source_url)
+    if not warehouse_is_populated(source):
+        report = generate_demo_data(source, rows=demo_rows)
+        console.print(f"demo warehouse generated in {report.seconds:.1f} s")
+    console.print(f"warehouse ready: {settings.masked()['source_url']}")
+    return _bootstrap_super_admin()
+
+
+def _bootstrap_super_admin() -> str | None:
+    """On an instance without users, create the first super_admin; its API token (else None)."""
+    from sqlalchemy import func, select
+
+    from flows.db import app_sessions, transaction
+    from flows.domain import Role
+    from flows.identity import create_user, issue_api_token
+    from flows.models import User
+
+    with transaction(app_sessions()) as session:
+        if session.scalar(select(func.count()).select_from(User)):
+            return None
+        user = create_user(session, BOOTSTRAP_EMAIL, Role.SUPER_ADMIN, first_name="Admin")
+        _, token = issue_api_token(session, user, "bootstrap")
+    return token
+
+
+def _print_token(token: str) -> None:
+    console.print(f"first user {BOOTSTRAP_EMAIL} (super_admin); its API token, shown only now:")
+    console.print(token, soft_wrap=True)
+
+
+def _run(settings: Settings, api_port: int, prefect_port: int, token: str | None) -> int:
+    """Start every child, watch them until a signal or an unexpected exit, stop them all; the exit code."""
+    supervisor = Supervisor()
+    previous = {signum: signal.signal(signum, _request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    code = 0
+    try:
+        _start(supervisor, settings, api_port, prefect_port, token)
+        while (exited := supervisor.first_exited()) is None:
+            time.sleep(WATCH_SECONDS)
+        errors.print(f"{exited.name} exited with {exited.exit_code()}; see {exited.log}. Stopping.")
+        code = EXIT_FAILURE
+    except StopRequested:
+        console.print("stopping ...")
+    except ChildFailed as failure:
+        errors.print(f"[red]{failure}[/red]")
+        code = EXIT_FAILURE
+    finally:
+        for signum in previous:
+            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
+        supervisor.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    console.print("stopped")
+    return code
+
+
+def _request_stop(signum: int, frame: FrameType | None) -> None:
+    raise StopRequested
+
+
+def _start(
+    supervisor: Supervisor, settings: Settings, api_port: int, prefect_port: int, token: str | None
+) -> None:
+    logs = settings.home / "logs"
+    prefect_api = settings.prefect_api_url
+    if not prefect_api:
+        prefect_api = f"http://{LOOPBACK}:{prefect_port}/api"
+        server = supervisor.start(
+            Child(
+                "prefect-server",
+                [str(BIN / "prefect"), "server", "start", "--host", LOOPBACK, "--port", str(prefect_port)],
+                {
+                    **os.environ,
+                    "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": str(SCHEDULER_LOOP_SECONDS),
+                },
+                logs / "prefect-server.log",
+            )
+        )
+        console.print(f"starting the Prefect server (log: {server.log}) ...")
+        server.wait_ready(lambda: _answers(f"{prefect_api}/health"), "its API", PREFECT_START_TIMEOUT_SECONDS)
+    settings = settings.model_copy(update={"prefect_api_url": prefect_api})
+    _deploy(settings)
+    environment = {
+        **os.environ,
+        "EXPORTFLOW_HOME": str(settings.home),
+        "EXPORTFLOW_PREFECT_API_URL": prefect_api,
+        "EXPORTFLOW_API_PORT": str(api_port),
+        "EXPORTFLOW_API_PUBLIC_URL": settings.api_public_url,
+    }
+    worker_name = f"up-{os.getpid()}"
+    worker = supervisor.start(
+        Child(
+            "worker",
+            [str(BIN / "exportflow"), "worker", "--name", worker_name],
+            environment,
+            logs / "worker.log",
+        )
+    )
+    worker.wait_ready(lambda: _worker_online(worker_name), "online in Prefect", CHILD_START_TIMEOUT_SECONDS)
+    api_url = f"http://{settings.api_host}:{api_port}"
+    api = supervisor.start(
+        Child("api", [str(BIN / "exportflow"), "api", "--port", str(api_port)], environment, logs / "api.log")
+    )
+    api.wait_ready(lambda: _answers(f"{api_url}/health"), "its /health", CHILD_START_TIMEOUT_SECONDS)
+    _print_banner(api_url, prefect_api.removesuffix("/api"), logs, token)
+
+
+def _deploy(settings: Settings) -> None:
+    """The work pool, its queues and the deployments, in this process."""
+    from prefect.client.orchestration import get_client
+
+    from deployments.prefect_setup import set_up_prefect
+    from flows.prefect_env import configure_prefect
+
+    configure_prefect(settings)
+    with get_client(sync_client=True) as client:
+        set_up_prefect(client, settings)
+
+
+def _worker_online(name: str) -> bool:
+    """Whether the worker of this name has sent Prefect a heartbeat."""
+    from prefect.client.orchestration import get_client
+
+    from flows.runs import WORK_POOL
+
+    with get_client(sync_client=True) as client:
+        workers = client.read_workers_for_work_pool(WORK_POOL)
+    return any(worker.name == name and worker.status == "ONLINE" for worker in workers)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == httpx.codes.OK
+    except httpx.HTTPError:
+        return False
+
+
+def _print_banner(api_url: str, prefect_url: str, logs: Path, token: str | None) -> None:
+    console.print(f"\nexportflow is up. API docs: {api_url}/docs   Prefect UI: {prefect_url}   logs: {logs}")
+    if token:
+        _print_token(token)
+    else:
+        console.print(
+            "use an API token you already have, or make one: "
+            f"exportflow tokens create --email {BOOTSTRAP_EMAIL}"
+        )
+    shown = token or "$TOKEN"
+    console.print("create an export:")
+    body = '{"export_name": "demo", "export_type": "sales", "format": "csv"}'
+    console.print(
+        f"curl -H 'Authorization: Bearer {shown}' -H 'Content-Type: application/json' "
+        f"-d '{body}' {api_url}/api/v1/exports",
+        soft_wrap=True,
+        markup=False,
+    )
+    console.print("Ctrl-C stops everything.")
