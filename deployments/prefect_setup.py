@@ -17,14 +17,13 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.actions import DeploymentScheduleCreate, DeploymentUpdate, WorkPoolCreate
 from prefect.client.schemas.objects import WorkPool
 from prefect.client.schemas.schedules import CronSchedule
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.flows import Flow
 from prefect.utilities.callables import parameter_schema
 
 from deployments.warm_worker import WarmWorker
-from flows.domain import ExportPriority
+from flows.domain import WORK_POOL, WORK_QUEUES, ExportPriority
 from flows.errors import ConfigurationError
-from flows.runs import WORK_POOL, WORK_QUEUES
 from flows.settings import Settings
 
 EXPORT_ENTRYPOINT = "flows.export.export"
@@ -64,7 +63,10 @@ def ensure_work_pool(client: SyncPrefectClient) -> WorkPool:
             base_job_template=WarmWorker.get_default_base_job_template(),
             description="exportflow's export runs, started by `exportflow worker`.",
         )
-        return client.create_work_pool(pool)
+        try:
+            return client.create_work_pool(pool)
+        except ObjectAlreadyExists:  # a starting worker made it meanwhile, from the same template
+            return client.read_work_pool(WORK_POOL)
 
 
 def ensure_work_queues(client: SyncPrefectClient) -> dict[str, int]:

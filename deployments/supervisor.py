@@ -10,6 +10,7 @@ first SIGTERM, as `prefect worker start` does, cannot hold the shutdown up.
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
@@ -24,6 +25,10 @@ READY_POLL_SECONDS = 0.25
 
 class ChildFailed(RuntimeError):
     """A child exited when it should not have, or did not get ready in time."""
+
+
+class StopRequested(Exception):
+    """The supervisor was asked to stop while it waited for a child."""
 
 
 @dataclass
@@ -57,38 +62,58 @@ class Child:
         """None while running."""
         return None if self.process is None else self.process.poll()
 
-    def wait_ready(self, ready: Callable[[], bool], what: str, timeout: float) -> None:
-        """Poll `ready` until it holds; ChildFailed if the child exits first or time runs out."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            code = self.exit_code()
-            if code is not None:
-                raise ChildFailed(f"{self.name} exited with {code} (log: {self.log})")
-            if ready():
-                return
-            time.sleep(READY_POLL_SECONDS)
-        raise ChildFailed(f"{self.name}: {what} not within {timeout:.0f} s (log: {self.log})")
-
 
 class Supervisor:
     """Starts children in order and stops them in reverse order, each with its whole process tree."""
 
     def __init__(self) -> None:
         self.children: list[Child] = []
+        self.stopping = threading.Event()
+        """Set (e.g. from a signal handler) to cut every wait short with StopRequested."""
 
     def start(self, child: Child) -> Child:
         self.children.append(child)
         child.start()
         return child
 
+    def wait_ready(self, child: Child, ready: Callable[[], bool], what: str, timeout: float) -> None:
+        """Poll `ready` until it holds; ChildFailed if the child exits first or time runs out."""
+        self._wait(child, lambda: child.exit_code() is not None or ready(), f"{what} not", timeout)
+        if child.exit_code() is not None:
+            raise ChildFailed(f"{child.name} exited with {child.exit_code()} (log: {child.log})")
+
+    def run_to_end(self, child: Child, timeout: float) -> None:
+        """Run a one-shot child to its end; ChildFailed unless it exits with 0 in time."""
+        self.start(child)
+        self._wait(child, lambda: child.exit_code() is not None, "no exit", timeout)
+        self.children.remove(child)
+        if child.exit_code():
+            raise ChildFailed(f"{child.name} exited with {child.exit_code()} (log: {child.log})")
+
+    def _wait(self, child: Child, until: Callable[[], bool], failure: str, timeout: float) -> None:
+        """Poll `until`; StopRequested as soon as `stopping` is set, ChildFailed past the timeout."""
+        deadline = time.monotonic() + timeout
+        while not until():
+            if time.monotonic() > deadline:
+                raise ChildFailed(f"{child.name}: {failure} within {timeout:.0f} s (log: {child.log})")
+            if self.stopping.wait(READY_POLL_SECONDS):
+                raise StopRequested
+
     def first_exited(self) -> Child | None:
         """A child that has exited, if any."""
         return next((child for child in self.children if child.exit_code() is not None), None)
 
-    def stop(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
-        """Stop every child, last started first, each within `grace_seconds` (then SIGKILL)."""
+    def stop(
+        self, report: Callable[[Child, float], None] | None = None, grace_seconds: float = STOP_GRACE_SECONDS
+    ) -> None:
+        """Stop every child, last started first, each within `grace_seconds` (then SIGKILL); `report`
+        hears each child and the seconds its stop took."""
         while self.children:
-            stop_tree(self.children.pop(), grace_seconds)
+            child = self.children.pop()
+            began = time.monotonic()
+            stop_tree(child, grace_seconds)
+            if report is not None:
+                report(child, time.monotonic() - began)
 
 
 def stop_tree(child: Child, grace_seconds: float) -> None:

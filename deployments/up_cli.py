@@ -19,7 +19,8 @@ import httpx
 import typer
 
 from deployments.cli_support import EXIT_FAILURE, console, errors, load_settings
-from deployments.supervisor import Child, ChildFailed, Supervisor
+from deployments.supervisor import Child, ChildFailed, StopRequested, Supervisor
+from flows.domain import WORK_POOL
 from flows.settings import Settings
 
 BOOTSTRAP_EMAIL = "admin@example.com"
@@ -32,10 +33,6 @@ SCHEDULER_LOOP_SECONDS = 10
 """How soon the embedded Prefect server makes the runs of a new or resumed schedule (its default: 60)."""
 WATCH_SECONDS = 0.5
 QUIET_PREFECT = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
-
-
-class StopRequested(Exception):
-    """SIGINT or SIGTERM arrived."""
 
 
 def up(
@@ -117,55 +114,39 @@ def _print_token(token: str) -> None:
 def _run(settings: Settings, api_port: int, prefect_port: int, token: str | None) -> int:
     """Start every child, watch them until a signal or an unexpected exit, stop them all; the exit code."""
     supervisor = Supervisor()
-    previous = {signum: signal.signal(signum, _request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        supervisor.stopping.set()
+
+    previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     code = 0
     try:
         _start(supervisor, settings, api_port, prefect_port, token)
-        while (exited := supervisor.first_exited()) is None:
-            time.sleep(WATCH_SECONDS)
-        errors.print(f"{exited.name} exited with {exited.exit_code()}; see {exited.log}. Stopping.")
-        code = EXIT_FAILURE
+        while not supervisor.stopping.wait(WATCH_SECONDS):
+            if (exited := supervisor.first_exited()) is not None:
+                errors.print(f"{exited.name} exited with {exited.exit_code()}; see {exited.log}. Stopping.")
+                code = EXIT_FAILURE
+                break
     except StopRequested:
-        console.print("stopping ...")
+        pass
     except ChildFailed as failure:
         errors.print(f"[red]{failure}[/red]")
         code = EXIT_FAILURE
-    finally:
-        for signum in previous:
-            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
-        supervisor.stop()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    console.print("stopping ...")
+    supervisor.stop(lambda child, seconds: console.print(f"{child.name} stopped in {seconds:.1f} s"))
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
     console.print("stopped")
     return code
-
-
-def _request_stop(signum: int, frame: FrameType | None) -> None:
-    raise StopRequested
 
 
 def _start(
     supervisor: Supervisor, settings: Settings, api_port: int, prefect_port: int, token: str | None
 ) -> None:
+    began = time.monotonic()
     logs = settings.home / "logs"
-    prefect_api = settings.prefect_api_url
-    if not prefect_api:
-        prefect_api = f"http://{LOOPBACK}:{prefect_port}/api"
-        server = supervisor.start(
-            Child(
-                "prefect-server",
-                [str(BIN / "prefect"), "server", "start", "--host", LOOPBACK, "--port", str(prefect_port)],
-                {
-                    **os.environ,
-                    "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": str(SCHEDULER_LOOP_SECONDS),
-                },
-                logs / "prefect-server.log",
-            )
-        )
-        console.print(f"starting the Prefect server (log: {server.log}) ...")
-        server.wait_ready(lambda: _answers(f"{prefect_api}/health"), "its API", PREFECT_START_TIMEOUT_SECONDS)
-    settings = settings.model_copy(update={"prefect_api_url": prefect_api})
-    _deploy(settings)
+    logs.mkdir(parents=True, exist_ok=True)
+    prefect_api = settings.prefect_api_url or f"http://{LOOPBACK}:{prefect_port}/api"
     environment = {
         **os.environ,
         "EXPORTFLOW_HOME": str(settings.home),
@@ -173,6 +154,27 @@ def _start(
         "EXPORTFLOW_API_PORT": str(api_port),
         "EXPORTFLOW_API_PUBLIC_URL": settings.api_public_url,
     }
+    server = None
+    if not settings.prefect_api_url:
+        server = supervisor.start(
+            Child(
+                "prefect-server",
+                [str(BIN / "prefect"), "server", "start", "--host", LOOPBACK, "--port", str(prefect_port)],
+                {**os.environ, "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": str(SCHEDULER_LOOP_SECONDS)},
+                logs / "prefect-server.log",
+            )
+        )
+        console.print(f"starting the Prefect server, the API and a worker (logs: {logs}) ...")
+    # The API starts at once: until Prefect answers it keeps new exports pending (its reconciler starts them).
+    api_url = f"http://{settings.api_host}:{api_port}"
+    api = supervisor.start(
+        Child("api", [str(BIN / "exportflow"), "api", "--port", str(api_port)], environment, logs / "api.log")
+    )
+    if server is not None:
+        supervisor.wait_ready(
+            server, lambda: _answers(f"{prefect_api}/health"), "its API", PREFECT_START_TIMEOUT_SECONDS
+        )
+        console.print(f"Prefect server ready ({_since(began)})")
     worker_name = f"up-{os.getpid()}"
     worker = supervisor.start(
         Child(
@@ -182,36 +184,35 @@ def _start(
             logs / "worker.log",
         )
     )
-    worker.wait_ready(lambda: _worker_online(worker_name), "online in Prefect", CHILD_START_TIMEOUT_SECONDS)
-    api_url = f"http://{settings.api_host}:{api_port}"
-    api = supervisor.start(
-        Child("api", [str(BIN / "exportflow"), "api", "--port", str(api_port)], environment, logs / "api.log")
+    deploy = Child("deploy", [str(BIN / "exportflow"), "deploy"], environment, logs / "deploy.log")
+    supervisor.run_to_end(deploy, CHILD_START_TIMEOUT_SECONDS)
+    console.print(f"work pool and deployments ready ({_since(began)})")
+    supervisor.wait_ready(
+        worker,
+        lambda: _worker_online(prefect_api, worker_name),
+        "online in Prefect",
+        CHILD_START_TIMEOUT_SECONDS,
     )
-    api.wait_ready(lambda: _answers(f"{api_url}/health"), "its /health", CHILD_START_TIMEOUT_SECONDS)
+    console.print(f"worker online ({_since(began)})")
+    supervisor.wait_ready(
+        api, lambda: _answers(f"{api_url}/health"), "its /health", CHILD_START_TIMEOUT_SECONDS
+    )
+    console.print(f"API answering ({_since(began)})")
     _print_banner(api_url, prefect_api.removesuffix("/api"), logs, token)
 
 
-def _deploy(settings: Settings) -> None:
-    """The work pool, its queues and the deployments, in this process."""
-    from prefect.client.orchestration import get_client
-
-    from deployments.prefect_setup import set_up_prefect
-    from flows.prefect_env import configure_prefect
-
-    configure_prefect(settings)
-    with get_client(sync_client=True) as client:
-        set_up_prefect(client, settings)
+def _worker_online(prefect_api: str, name: str) -> bool:
+    """Whether the worker of this name has reported to Prefect (its REST API, to keep Prefect out of here)."""
+    try:
+        answer = httpx.post(f"{prefect_api}/work_pools/{WORK_POOL}/workers/filter", json={}, timeout=2.0)
+    except httpx.HTTPError:
+        return False
+    workers = answer.json() if answer.status_code == httpx.codes.OK else []
+    return any(worker.get("name") == name and worker.get("status") == "ONLINE" for worker in workers)
 
 
-def _worker_online(name: str) -> bool:
-    """Whether the worker of this name has sent Prefect a heartbeat."""
-    from prefect.client.orchestration import get_client
-
-    from flows.runs import WORK_POOL
-
-    with get_client(sync_client=True) as client:
-        workers = client.read_workers_for_work_pool(WORK_POOL)
-    return any(worker.name == name and worker.status == "ONLINE" for worker in workers)
+def _since(began: float) -> str:
+    return f"{time.monotonic() - began:.1f} s"
 
 
 def _answers(url: str) -> bool:

@@ -48,3 +48,8 @@ class Role(StrEnum):
     SUPER_ADMIN = "super_admin"
     ADMIN = "admin"
     MANAGER = "manager"
+
+
+WORK_POOL = "exportflow"
+"""The Prefect work pool export runs go to; its queues by priority follow."""
+WORK_QUEUES = {ExportPriority.HIGH: "high", ExportPriority.NORMAL: "normal"}

@@ -24,15 +24,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flows.audit import audit
 from flows.db import transaction
-from flows.domain import ExportPriority, ExportStatus
+from flows.domain import WORK_QUEUES, ExportPriority, ExportStatus
 from flows.models import DataExport
 from flows.records import cancel_export, fail_export
 from flows.settings import Settings
 
 logger = logging.getLogger("exportflow.runs")
 
-WORK_POOL = "exportflow"
-WORK_QUEUES = {ExportPriority.HIGH: "high", ExportPriority.NORMAL: "normal"}
 UNREACHABLE = (httpx.HTTPError, PrefectException, OSError)
 ENDED_BADLY = frozenset({StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
 NOT_STARTED = frozenset({StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED})

@@ -2,14 +2,16 @@
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import Body
 from flows.domain import ExportFormat, ExportPriority, ExportStatus, ExportType
 from flows.render import ExportOptions
-from flows.runs import RunState
+
+if TYPE_CHECKING:  # flows.runs imports Prefect: seconds the command-line client need not spend
+    from flows.runs import RunState
 
 
 class ExportCreate(Body):
@@ -113,7 +115,7 @@ class ExportStatusOut(BaseModel):
     prefect_state: str | None = Field(description="The flow run's state name in Prefect; null if unknown.")
 
     @classmethod
-    def of(cls, row: Any, run: RunState | None) -> "ExportStatusOut":
+    def of(cls, row: Any, run: "RunState | None") -> "ExportStatusOut":
         return cls(
             id=row.id,
             status=row.status,
