@@ -1,0 +1,205 @@
+"""POST -> completed latency of a small export on the embedded stack: the warm worker against Prefect's
+stock process worker, measured in the same run on the same machine, database and Prefect server.
+
+    .venv/bin/python benchmarks/latency.py [--runs 20] [--rows 1000]
+
+Phase "warm": `exportflow up` in a scratch HOME on free ports, exactly as a newcomer runs it (its demo
+warehouse made with --rows sales rows). Phase "stock": the same HOME started again piece by piece (the
+Prefect server on the same SQLite database, `exportflow api`) with `prefect worker start --pool exportflow
+--type process` instead of the warm worker, polling as often (EXPORTFLOW_WORKER_POLL_SECONDS).
+
+A run is: POST /api/v1/exports (every sales row as CSV) then GET /api/v1/exports/status/{id} every 20 ms
+(rate limits raised out of the way) until it reads completed; its latency runs from just before the POST
+to that answer. Runs go one after the other; one warm-up run per phase is not counted. Prints p50, p90
+and max per phase, the stock/warm ratio of the p50s, and whether the warm p50 meets the target of 2 s.
+Figures from a busy machine are upper bounds; the Prefect server on SQLite makes the occasional outlier
+(PREFECT-NOTES.md).
+"""
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from deployments.supervisor import Child, Supervisor
+from flows.settings import Settings
+
+BIN = Path(sys.executable).parent
+LOOPBACK = "127.0.0.1"
+TARGET_P50_SECONDS = 2.0
+POLL_SECONDS = 0.02
+RUN_TIMEOUT_SECONDS = 120.0
+START_TIMEOUT_SECONDS = 180.0
+WARM_UP_RUNS = 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=20, help="Measured runs per phase.")
+    parser.add_argument("--rows", type=int, default=1000, help="Sales rows in the demo warehouse.")
+    arguments = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))  # stop the stacks on the way out
+    with tempfile.TemporaryDirectory(prefix="exportflow-latency-") as scratch:
+        home = Path(scratch) / "var"
+        api_port, prefect_port = _free_port(), _free_port()
+        api_url = f"http://{LOOPBACK}:{api_port}"
+        environment = {
+            **{
+                name: value
+                for name, value in os.environ.items()
+                if not name.startswith(("PREFECT_", "EXPORTFLOW_"))
+            },
+            "EXPORTFLOW_HOME": str(home),
+            "PREFECT_HOME": str(home / "prefect"),
+            # out of the way of 50 status reads a second: the limiter still does its work on each
+            "EXPORTFLOW_RATE_LIMIT_REQUESTS": "1000000",
+            "EXPORTFLOW_RATE_LIMIT_CREATE_REQUESTS": "1000000",
+        }
+        with _exportflow_up(environment, home, api_port, prefect_port, arguments.rows) as token:
+            warm = _measure(api_url, token, arguments.runs)
+        with _stock_stack(environment, home, api_port, prefect_port):
+            stock = _measure(api_url, token, arguments.runs)
+    _report(arguments.runs, arguments.rows, warm, stock)
+
+
+@contextmanager
+def _exportflow_up(
+    environment: dict[str, str], home: Path, api_port: int, prefect_port: int, rows: int
+) -> Iterator[str]:
+    """`exportflow up` until the block ends (then SIGTERM); yields the bootstrap token it printed."""
+    output = home.parent / "up.out"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                *(str(BIN / "exportflow"), "up", "--port", str(api_port)),
+                *("--prefect-port", str(prefect_port), "--demo-rows", str(rows)),
+            ],
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while "Ctrl-C stops everything" not in output.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"exportflow up did not come up:\n{output.read_text()}")
+            time.sleep(0.5)
+        yield next(line for line in output.read_text().splitlines() if line.startswith("ef_"))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+@contextmanager
+def _stock_stack(environment: dict[str, str], home: Path, api_port: int, prefect_port: int) -> Iterator[None]:
+    """The same Prefect server, database and API, with Prefect's stock process worker."""
+    prefect_api = f"http://{LOOPBACK}:{prefect_port}/api"
+    logs = home / "logs"
+    exportflow = {
+        **environment,
+        "EXPORTFLOW_PREFECT_API_URL": prefect_api,
+        "EXPORTFLOW_API_PORT": str(api_port),
+        "EXPORTFLOW_API_PUBLIC_URL": f"http://{LOOPBACK}:{api_port}",
+    }
+    poll_seconds = str(
+        Settings.model_fields["worker_poll_seconds"].default
+    )  # the warm worker's, as both run here
+    supervisor = Supervisor()
+    try:
+        server = supervisor.start(
+            Child(
+                "prefect-server",
+                [str(BIN / "prefect"), "server", "start", "--host", LOOPBACK, "--port", str(prefect_port)],
+                environment,
+                logs / "stock-prefect-server.log",
+            )
+        )
+        supervisor.wait_ready(
+            server, lambda: _answers(f"{prefect_api}/health"), "its API", START_TIMEOUT_SECONDS
+        )
+        api = supervisor.start(
+            Child("api", [str(BIN / "exportflow"), "api"], exportflow, logs / "stock-api.log")
+        )
+        supervisor.start(
+            Child(
+                "stock-worker",
+                [str(BIN / "prefect"), "worker", "start", "--pool", "exportflow", "--type", "process"],
+                {**exportflow, "PREFECT_API_URL": prefect_api, "PREFECT_WORKER_QUERY_SECONDS": poll_seconds},
+                logs / "stock-worker.log",
+            )
+        )
+        url = f"http://{LOOPBACK}:{api_port}/health"
+        supervisor.wait_ready(api, lambda: _answers(url), "its /health", START_TIMEOUT_SECONDS)
+        yield
+    finally:
+        supervisor.stop()
+
+
+def _measure(api_url: str, token: str, runs: int) -> list[float]:
+    """Seconds from POST to a completed status, per run (after the warm-up runs)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"export_name": "latency", "export_type": "sales", "format": "csv"}
+    latencies = []
+    with httpx.Client(base_url=f"{api_url}/api/v1", headers=headers, timeout=30.0) as client:
+        for run in range(WARM_UP_RUNS + runs):
+            began = time.monotonic()
+            created = client.post("/exports", json=body)
+            created.raise_for_status()
+            export_id = created.json()["data"]["id"]
+            while (status := _status(client, export_id)) != "completed":
+                waited = time.monotonic() - began
+                if status in {"failed", "cancelled"} or waited > RUN_TIMEOUT_SECONDS:
+                    raise SystemExit(f"export {export_id} is {status} after {waited:.1f} s")
+                time.sleep(POLL_SECONDS)
+            if run >= WARM_UP_RUNS:
+                latencies.append(time.monotonic() - began)
+    return latencies
+
+
+def _status(client: httpx.Client, export_id: str) -> str:
+    answer = client.get(f"/exports/status/{export_id}")
+    answer.raise_for_status()
+    return str(answer.json()["data"]["status"])
+
+
+def _report(runs: int, rows: int, warm: list[float], stock: list[float]) -> None:
+    print(f"POST -> completed, {rows:,}-row sales CSV, {runs} runs each, one after the other")
+    print(f"{'worker':<32} {'p50 s':>7} {'p90 s':>7} {'max s':>7}")
+    for name, figures in (("warm (exportflow up)", warm), ("stock process worker", stock)):
+        deciles = statistics.quantiles(figures, n=10)
+        print(f"{name:<32} {statistics.median(figures):7.2f} {deciles[8]:7.2f} {max(figures):7.2f}")
+    ratio = statistics.median(stock) / statistics.median(warm)
+    print(f"stock p50 / warm p50: {ratio:.1f}x")
+    verdict = "meets" if statistics.median(warm) < TARGET_P50_SECONDS else "misses"
+    print(f"warm p50 {verdict} the target of {TARGET_P50_SECONDS:.0f} s")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == httpx.codes.OK
+    except httpx.HTTPError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+if __name__ == "__main__":
+    main()
