@@ -31,7 +31,7 @@ from pathlib import Path
 
 import httpx
 
-from deployments.supervisor import Child, Supervisor
+from deployments.supervisor import Child, Supervisor, answers_ok
 from flows.settings import Settings
 
 BIN = Path(sys.executable).parent
@@ -128,7 +128,7 @@ def _stock_stack(environment: dict[str, str], home: Path, api_port: int, prefect
             )
         )
         supervisor.wait_ready(
-            server, lambda: _answers(f"{prefect_api}/health"), "its API", START_TIMEOUT_SECONDS
+            server, lambda: answers_ok(f"{prefect_api}/health"), "its API", START_TIMEOUT_SECONDS
         )
         api = supervisor.start(
             Child("api", [str(BIN / "exportflow"), "api"], exportflow, logs / "stock-api.log")
@@ -142,7 +142,7 @@ def _stock_stack(environment: dict[str, str], home: Path, api_port: int, prefect
             )
         )
         url = f"http://{LOOPBACK}:{api_port}/health"
-        supervisor.wait_ready(api, lambda: _answers(url), "its /health", START_TIMEOUT_SECONDS)
+        supervisor.wait_ready(api, lambda: answers_ok(url), "its /health", START_TIMEOUT_SECONDS)
         yield
     finally:
         supervisor.stop()
@@ -185,13 +185,6 @@ def _report(runs: int, rows: int, warm: list[float], stock: list[float]) -> None
     print(f"stock p50 / warm p50: {ratio:.1f}x")
     verdict = "meets" if statistics.median(warm) < TARGET_P50_SECONDS else "misses"
     print(f"warm p50 {verdict} the target of {TARGET_P50_SECONDS:.0f} s")
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2.0).status_code == httpx.codes.OK
-    except httpx.HTTPError:
-        return False
 
 
 def _free_port() -> int:

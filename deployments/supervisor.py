@@ -17,6 +17,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import psutil
 
 STOP_GRACE_SECONDS = 6.0
@@ -114,6 +115,14 @@ class Supervisor:
             stop_tree(child, grace_seconds)
             if report is not None:
                 report(child, time.monotonic() - began)
+
+
+def answers_ok(url: str) -> bool:
+    """Whether a GET of `url` answers 200 within 2 s: a child's readiness check."""
+    try:
+        return httpx.get(url, timeout=2.0).status_code == httpx.codes.OK
+    except httpx.HTTPError:
+        return False
 
 
 def stop_tree(child: Child, grace_seconds: float) -> None:

@@ -19,7 +19,7 @@ import httpx
 import typer
 
 from deployments.cli_support import EXIT_FAILURE, console, errors, load_settings
-from deployments.supervisor import Child, ChildFailed, StopRequested, Supervisor
+from deployments.supervisor import Child, ChildFailed, StopRequested, Supervisor, answers_ok
 from flows.domain import WORK_POOL
 from flows.settings import Settings
 
@@ -172,7 +172,7 @@ def _start(
     )
     if server is not None:
         supervisor.wait_ready(
-            server, lambda: _answers(f"{prefect_api}/health"), "its API", PREFECT_START_TIMEOUT_SECONDS
+            server, lambda: answers_ok(f"{prefect_api}/health"), "its API", PREFECT_START_TIMEOUT_SECONDS
         )
         console.print(f"Prefect server ready ({_since(began)})")
     worker_name = f"up-{os.getpid()}"
@@ -195,7 +195,7 @@ def _start(
     )
     console.print(f"worker online ({_since(began)})")
     supervisor.wait_ready(
-        api, lambda: _answers(f"{api_url}/health"), "its /health", CHILD_START_TIMEOUT_SECONDS
+        api, lambda: answers_ok(f"{api_url}/health"), "its /health", CHILD_START_TIMEOUT_SECONDS
     )
     console.print(f"API answering ({_since(began)})")
     _print_banner(api_url, prefect_api.removesuffix("/api"), logs, token)
@@ -213,13 +213,6 @@ def _worker_online(prefect_api: str, name: str) -> bool:
 
 def _since(began: float) -> str:
     return f"{time.monotonic() - began:.1f} s"
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2.0).status_code == httpx.codes.OK
-    except httpx.HTTPError:
-        return False
 
 
 def _print_banner(api_url: str, prefect_url: str, logs: Path, token: str | None) -> None:
