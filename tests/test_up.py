@@ -233,10 +233,7 @@ def test_a_long_export_is_cancelled_and_its_retry_completes(up: Up) -> None:
         long = client.create_export(
             ExportCreate(export_name="all sales", export_type=ExportType.SALES, format=ExportFormat.PDF)
         )
-        deadline = time.monotonic() + WAIT_SECONDS
-        while client.status(long.id).status != ExportStatus.PROCESSING:
-            assert time.monotonic() < deadline, "the export never started processing"
-            time.sleep(0.1)
+        _wait_until_processing(client, long.id)
         up.sample_processes()  # its flow-run process, forked by the worker's forkserver
         client.cancel(long.id)
         cancelled = client.wait(long.id)
@@ -245,6 +242,13 @@ def test_a_long_export_is_cancelled_and_its_retry_completes(up: Up) -> None:
         retried = client.retry(long.id)
         assert retried.retry_of == long.id
         assert client.wait(retried.id).status == ExportStatus.COMPLETED
+
+
+def _wait_until_processing(client: ExportflowClient, export_id: uuid.UUID) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while client.status(export_id).status != ExportStatus.PROCESSING:
+        assert time.monotonic() < deadline, "the export never started processing"
+        time.sleep(0.1)
 
 
 def _wait_for_state(up: Up, flow_run_id: uuid.UUID | None, state_type: str) -> dict[str, object]:
@@ -304,6 +308,11 @@ def test_a_schedule_appears_on_the_export_deployment_in_prefect(up: Up) -> None:
 
 
 def test_sigterm_stops_everything_within_the_limit_and_leaves_nothing_running(up: Up) -> None:
+    with up.client() as client:  # a busy worker: a flow-run process to stop as well
+        busy = client.create_export(
+            ExportCreate(export_name="busy", export_type=ExportType.SALES, format=ExportFormat.PDF)
+        )
+        _wait_until_processing(client, busy.id)
     up.sample_processes()
     assert len(up.seen) >= 4, up.seen  # the Prefect server, the worker, its forkserver, the API at least
     began = time.monotonic()
