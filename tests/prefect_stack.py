@@ -1,48 +1,50 @@
-"""The whole stack as real processes for end-to-end tests: a Prefect server, a process worker and the API.
+"""The whole stack as real processes for end-to-end tests: a Prefect server, a warm worker and the API.
 
-Each runs in its own process group with its output in a log file under tmp; all of them (and
-their descendants, e.g. flow runs a worker started in sessions of their own) are killed at the
-end of the session, also when a test fails. The worker can be killed (`kill -9`, its flow runs
-living on) and started again, as a supervisor would. Nothing listens beyond 127.0.0.1, and no telemetry
-leaves the machine. The Prefect server can be stopped and started again on the same port and
-database. Processes get a clean environment: no PREFECT_* or EXPORTFLOW_* of the test process.
+Each runs in its own process group with its output in a log file under tmp, started and stopped
+as `exportflow up` does it (deployments.supervisor); all of them (and their descendants, e.g. the
+worker's forkserver and the flow runs forked from it) are killed at the end of the session, also
+when a test fails. The worker can be killed (`kill -9`, its flow runs living on) and started again,
+as a supervisor would. Nothing listens beyond 127.0.0.1, and no telemetry leaves the machine. The
+Prefect server can be stopped and started again on the same port and database. Processes get a
+clean environment: no PREFECT_* or EXPORTFLOW_* of the test process.
 """
 
 import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 from prefect.client.orchestration import SyncPrefectClient, get_client
-from prefect.client.schemas.filters import WorkerFilter, WorkerFilterStatus
+from prefect.client.schemas.filters import WorkerFilter, WorkerFilterLastHeartbeatTime
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from deployments.prefect_setup import set_up_prefect
+from deployments.supervisor import Child, answers_ok, stop_tree
 from flows import migrate
 from flows.db import make_engine, session_factory, transaction
-from flows.domain import Role
+from flows.domain import WORK_POOL, Role
 from flows.identity import create_user, issue_api_token
-from flows.runs import WORK_POOL
 from flows.settings import Settings
 from flows.sources import Source, parse_source
 from flows.warehouse import generate_demo_data
 from tests.network import LOOPBACK, free_port
 
 BIN = Path(sys.executable).parent
-REPO_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SECONDS = 90.0
 STOP_GRACE_SECONDS = 5.0
 SCHEDULER_LOOP_SECONDS = 5
 """How often the server's scheduler makes runs of new or resumed schedules (Prefect's default: 60 s)."""
+WORKER_NAME = "e2e-warm-worker"
+WORKER_LIMIT = 3
+"""The worker's concurrency cap (EXPORTFLOW_WORKER_LIMIT): flow runs it runs at once."""
 BIG_WAREHOUSE_ROWS = 200_000
 """Sales rows of the big warehouse: a PDF of them renders for ~13 s, long enough to cancel or kill."""
 NO_TELEMETRY = {
@@ -64,53 +66,25 @@ def clean_environment(**extra: str) -> dict[str, str]:
 
 
 @dataclass
-class Service:
+class Service(Child):
     """A long-running subprocess in a process group of its own, its output appended to `log`."""
 
-    name: str
-    command: list[str]
-    env: dict[str, str] = field(repr=False)
-    log: Path
-    cwd: Path = REPO_ROOT
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     orphans: list[psutil.Process] = field(default_factory=list, repr=False)
     """Descendants left running by `kill`; `stop` ends them too."""
 
     def start(self) -> None:
         assert self.process is None, f"{self.name} is already running"
-        with self.log.open("ab") as output:
-            self.process = subprocess.Popen(
-                self.command,
-                cwd=self.cwd,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        super().start()
 
     def stop(self) -> None:
-        """SIGTERM to the group and every descendant, SIGKILL to whatever is left after a grace period."""
+        """SIGKILL to the orphans of a `kill`, then the process tree stopped as `exportflow up` does."""
         orphans, self.orphans = self.orphans, []
         for orphan in orphans:
-            _signal(orphan, signal.SIGKILL)
+            with suppress(psutil.NoSuchProcess):
+                orphan.kill()
         psutil.wait_procs(orphans, timeout=STOP_GRACE_SECONDS)
-        if self.process is None:
-            return
-        process, self.process = self.process, None
-        try:
-            family = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            family = []
-        _signal_group(process.pid, signal.SIGTERM)
-        for member in family:
-            _signal(member, signal.SIGTERM)
-        _, alive = psutil.wait_procs(family, timeout=STOP_GRACE_SECONDS)
-        _signal_group(process.pid, signal.SIGKILL)
-        for member in alive:
-            _signal(member, signal.SIGKILL)
-        psutil.wait_procs(alive, timeout=STOP_GRACE_SECONDS)
-        process.wait(timeout=STOP_GRACE_SECONDS)
+        stop_tree(self, STOP_GRACE_SECONDS)
+        self.process = None
 
     def kill(self) -> None:
         """`kill -9` of the main process alone, as a crash would: its descendants live on, orphaned."""
@@ -121,8 +95,8 @@ class Service:
         process.wait(timeout=STOP_GRACE_SECONDS)
 
     def descendants(self) -> list[psutil.Process]:
-        assert self.process is not None, f"{self.name} is not running"
-        return list(psutil.Process(self.process.pid).children(recursive=True))
+        """Every live process under this one (zombies left out)."""
+        return _alive(psutil.Process(self.pid).children(recursive=True))
 
     def wait_until(
         self, ready: Callable[[], bool], what: str, timeout: float = START_TIMEOUT_SECONDS
@@ -130,9 +104,8 @@ class Service:
         """Poll `ready` until it holds; fail with the end of the log if the process exits or time runs out."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                pytest.fail(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+            if self.exit_code() is not None:
+                pytest.fail(f"{self.name} exited with {self.exit_code()}:\n{self.log_tail()}")
             if ready():
                 return
             time.sleep(0.2)
@@ -140,23 +113,6 @@ class Service:
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _signal_group(pid: int, signum: signal.Signals) -> None:
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signum)
-
-
-def _signal(process: psutil.Process, signum: signal.Signals) -> None:
-    with suppress(psutil.NoSuchProcess):
-        process.send_signal(signum)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @dataclass
@@ -172,7 +128,7 @@ class PrefectServer:
 
     def start(self) -> None:
         self.service.start()
-        self.service.wait_until(lambda: _answers(f"{self.api_url}/health"), "the API answering")
+        self.service.wait_until(lambda: answers_ok(f"{self.api_url}/health"), "the API answering")
 
     def stop(self) -> None:
         self.service.stop()
@@ -203,19 +159,25 @@ class Stack:
 
     def start_worker(self) -> None:
         """Start the worker again (after `worker.kill()`), as a supervisor would."""
-        self.worker.start()
-        self.worker.wait_until(lambda: _worker_online(self.prefect.api_url), "the worker online")
+        _start_worker(self.worker, self.prefect.api_url)
 
     def flow_run_processes(self, flow_run_id: str) -> list[psutil.Process]:
-        """The worker's child processes running this flow run (their environment names the run)."""
-        found = []
-        for process in self.worker.descendants():
-            try:
-                if process.environ().get("PREFECT__FLOW_RUN_ID") == flow_run_id:
-                    found.append(process)
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-        return found
+        """The worker's process running this flow run, if any: the pid the worker stored on the run in
+        Prefect (`infrastructure_pid`), when that process lives under the worker (in its forkserver)."""
+        with self.prefect_client() as client:
+            pid = client.read_flow_run(uuid.UUID(flow_run_id)).infrastructure_pid
+        if not pid:
+            return []
+        return [process for process in self.worker.descendants() if str(process.pid) == pid]
+
+    def flow_run_pids(self) -> set[int]:
+        """Pids of the flow-run processes running now: the live children of the worker's forkserver."""
+        return {
+            child.pid
+            for process in self.worker.descendants()
+            if _is_forkserver(process)
+            for child in _live_children(process)
+        }
 
 
 @dataclass(frozen=True)
@@ -310,18 +272,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory, big_warehouse: Source) -> It
         worker = _service(
             services,
             root,
-            "prefect-worker",
-            ["prefect", "worker", "start", "--pool", WORK_POOL],
+            "worker",
+            ["exportflow", "worker", "--name", WORKER_NAME],
             {
                 **exportflow_env,
                 **prefect_env,
                 "PREFECT_HOME": str(root / "prefect-worker"),
-                "PREFECT_WORKER_QUERY_SECONDS": "1",
+                "EXPORTFLOW_WORKER_POLL_SECONDS": "0.5",
+                "EXPORTFLOW_WORKER_LIMIT": str(WORKER_LIMIT),
                 "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
             },
         )
-        worker.start()
-        worker.wait_until(lambda: _worker_online(prefect.api_url), "the worker online")
+        _start_worker(worker, prefect.api_url)
         api = _service(
             services,
             root,
@@ -330,7 +292,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, big_warehouse: Source) -> It
             {**exportflow_env, **prefect_env, "PREFECT_HOME": str(root / "prefect-api")},
         )
         api.start()
-        api.wait_until(lambda: _answers(f"{api_url}/health"), "the API answering")
+        api.wait_until(lambda: answers_ok(f"{api_url}/health"), "the API answering")
         yield Stack(settings, prefect, worker, api, api_url)
     finally:
         for service in reversed(services):
@@ -361,7 +323,43 @@ def _service(
     return service
 
 
-def _worker_online(api_url: str) -> bool:
+def _start_worker(worker: Service, api_url: str) -> None:
+    """Start the worker; ready once it has registered with Prefect (its first heartbeat, sent just
+    before it warms its forkserver up and polls: runs created meanwhile wait for that poll).
+
+    A fresh heartbeat, not the ONLINE status: a worker of the same name killed a moment ago is still
+    ONLINE."""
+    started = datetime.now(UTC)
+    worker.start()
+    worker.wait_until(lambda: _worker_beat_since(api_url, started), "the worker's first heartbeat")
+
+
+def _worker_beat_since(api_url: str, since: datetime) -> bool:
     with prefect_client(api_url) as client:
-        online = WorkerFilter(status=WorkerFilterStatus(any_=["ONLINE"]))
-        return bool(client.read_workers_for_work_pool(WORK_POOL, worker_filter=online))
+        recent = WorkerFilter(last_heartbeat_time=WorkerFilterLastHeartbeatTime(after_=since))
+        workers = client.read_workers_for_work_pool(WORK_POOL, worker_filter=recent)
+    return any(worker.name == WORKER_NAME for worker in workers)
+
+
+def _is_forkserver(process: psutil.Process) -> bool:
+    try:
+        return any("multiprocessing.forkserver" in part for part in process.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def _live_children(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return _alive(process.children())
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """The processes that still run (a zombie has exited, its parent has not reaped it yet)."""
+    alive = []
+    for process in processes:
+        with suppress(psutil.NoSuchProcess):
+            if process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+    return alive

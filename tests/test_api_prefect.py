@@ -1,4 +1,4 @@
-"""The API end to end, through a real Prefect server and process worker (tests/prefect_stack.py).
+"""The API end to end, through a real Prefect server and the warm worker (tests/prefect_stack.py).
 
 Every export here is created over HTTP, picked up by the worker from the work pool, run by the
 export flow in its own process and followed through GET /exports/status. The measured timings
@@ -22,10 +22,9 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.db import make_engine, session_factory, transaction
-from flows.domain import Role
+from flows.domain import WORK_POOL, Role
 from flows.export import RENDER
 from flows.models import DataExport, User
-from flows.runs import WORK_POOL
 from flows.storage import open_storage
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from deployments.prefect_setup import (
     set_up_prefect,
 )
 from deployments.warm_worker import WORKER_TYPE
+from flows.domain import WORK_POOL
 from flows.errors import ConfigurationError
-from flows.runs import WORK_POOL
 from flows.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

@@ -4,7 +4,7 @@ slots that pass while the schedule is paused are not made up when it is resumed.
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from flows.db import make_engine, session_factory
 from flows.domain import Role
 from flows.models import DataExport, ExportSchedule
+from tests.waiting import wait_for
 
 if TYPE_CHECKING:
     from tests.prefect_stack import MakeStackUser, Stack, Timings
@@ -38,17 +39,6 @@ def sessions(stack: "Stack") -> Iterator[sessionmaker[Session]]:
     engine = make_engine(stack.settings.database_url)
     yield session_factory(engine)
     engine.dispose()
-
-
-def wait_for(what: str, found: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = found()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:.0f} s")
-        time.sleep(0.5)
 
 
 def exports_of(sessions: sessionmaker[Session], schedule_id: str) -> list[DataExport]:
@@ -130,6 +120,7 @@ def test_a_schedule_fires_exports_and_skips_slots_missed_while_paused(
     assert row.recipients == [RECIPIENT]
     assert row.record_count > 0
     assert row.notification_error is None
+    assert row.completed_at is not None
     timings["scheduled run: slot to export completed"] = (row.completed_at - fired_at).total_seconds()
     with sessions() as session:
         assert session.get(ExportSchedule, uuid.UUID(schedule["id"])) is None  # deleted at the end
