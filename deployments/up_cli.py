@@ -216,13 +216,17 @@ def _since(began: float) -> str:
 
 
 def _print_banner(api_url: str, prefect_url: str, logs: Path, token: str | None) -> None:
-    console.print(f"\nexportflow is up. API docs: {api_url}/docs   Prefect UI: {prefect_url}   logs: {logs}")
+    console.print("\nexportflow is up.")
+    console.print(f"API docs:   {api_url}/docs", soft_wrap=True)
+    console.print(f"Prefect UI: {prefect_url}", soft_wrap=True)
+    console.print(f"logs:       {logs}", soft_wrap=True)
     if token:
         _print_token(token)
     else:
         console.print(
             "use an API token you already have, or make one: "
-            f"exportflow tokens create --email {BOOTSTRAP_EMAIL}"
+            f"exportflow tokens create --email {BOOTSTRAP_EMAIL}",
+            soft_wrap=True,
         )
     shown = token or "$TOKEN"
     console.print("create an export:")

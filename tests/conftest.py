@@ -23,6 +23,21 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 WAREHOUSE_ROWS = 3000
 
+UP_TESTS = "tests/test_up.py::"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Whole-stack tests last: `exportflow up`'s own stack first, then the tests on the shared stack of
+    tests/prefect_stack.py, whose processes (a Prefect server, a polling worker, the API and its
+    reconciler) live until the session ends and would share the two CPUs with every later test."""
+
+    def rank(item: pytest.Item) -> int:
+        if "stack" in getattr(item, "fixturenames", ()):
+            return 2
+        return 1 if item.nodeid.startswith(UP_TESTS) else 0
+
+    items.sort(key=rank)  # stable: file order within each group
+
 
 def _admin(statement: str) -> None:
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as connection:
