@@ -36,10 +36,9 @@ from typing import Any
 import httpx
 
 from deployments.supervisor import Child, Supervisor, answers_ok
+from deployments.up_cli import BIN, LOOPBACK, prefect_server
 from flows.settings import Settings
 
-BIN = Path(sys.executable).parent
-LOOPBACK = "127.0.0.1"
 TARGET_P50_SECONDS = 2.0
 POLL_SECONDS = 0.02
 RUN_TIMEOUT_SECONDS = 120.0
@@ -130,18 +129,11 @@ def _stock_stack(environment: dict[str, str], home: Path, api_port: int, prefect
         "EXPORTFLOW_API_PORT": str(api_port),
         "EXPORTFLOW_API_PUBLIC_URL": f"http://{LOOPBACK}:{api_port}",
     }
-    poll_seconds = str(
-        Settings.model_fields["worker_poll_seconds"].default
-    )  # the warm worker's, as both run here
+    poll_seconds = str(Settings.model_fields["worker_poll_seconds"].default)  # as the warm worker polls
     supervisor = Supervisor()
     try:
         server = supervisor.start(
-            Child(
-                "prefect-server",
-                [str(BIN / "prefect"), "server", "start", "--host", LOOPBACK, "--port", str(prefect_port)],
-                environment,
-                logs / "stock-prefect-server.log",
-            )
+            prefect_server(prefect_port, environment, logs / "stock-prefect-server.log")
         )
         supervisor.wait_ready(
             server, lambda: answers_ok(f"{prefect_api}/health"), "its API", START_TIMEOUT_SECONDS

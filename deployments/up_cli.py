@@ -3,14 +3,16 @@
 In order: the app database migrated, the demo warehouse generated if absent, a first super_admin
 on an empty instance; then a Prefect server on SQLite under HOME/prefect (unless
 EXPORTFLOW_PREFECT_API_URL names one), the work pool, queues and deployments, a warm worker, and
-the API (which also runs the reconciler and the schedule sync). Ctrl-C or SIGTERM stops them all,
-API and worker first, within STOP_GRACE_SECONDS each. Children log to HOME/logs/<name>.log.
+the API (which also runs the reconciler and the schedule sync). Ctrl-C or SIGTERM stops them all in
+reverse order (worker, API, Prefect server), each within the supervisor's grace period. Children log
+to HOME/logs/<name>.log.
 """
 
 import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -21,6 +23,7 @@ import typer
 from deployments.cli_support import EXIT_FAILURE, console, errors, load_settings
 from deployments.supervisor import Child, ChildFailed, StopRequested, Supervisor, answers_ok
 from flows.domain import WORK_POOL
+from flows.prefect_env import configure_prefect
 from flows.settings import Settings
 
 BOOTSTRAP_EMAIL = "admin@example.com"
@@ -32,7 +35,6 @@ CHILD_START_TIMEOUT_SECONDS = 60.0
 SCHEDULER_LOOP_SECONDS = 10
 """How soon the embedded Prefect server makes the runs of a new or resumed schedule (its default: 60)."""
 WATCH_SECONDS = 0.5
-QUIET_PREFECT = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
 
 
 def up(
@@ -59,7 +61,7 @@ def up(
     """Prepare the embedded defaults and run Prefect, a worker and the API until Ctrl-C or SIGTERM."""
     settings = load_settings()
     os.environ.setdefault("PREFECT_HOME", str(settings.home / "prefect"))
-    os.environ.update(QUIET_PREFECT)
+    configure_prefect(settings)  # telemetry off for every child (and PREFECT_API_URL when one is set)
     token = _prepare(settings, demo_rows)
     if not serve:
         if token:
@@ -156,14 +158,7 @@ def _start(
     }
     server = None
     if not settings.prefect_api_url:
-        server = supervisor.start(
-            Child(
-                "prefect-server",
-                [str(BIN / "prefect"), "server", "start", "--host", LOOPBACK, "--port", str(prefect_port)],
-                {**os.environ, "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": str(SCHEDULER_LOOP_SECONDS)},
-                logs / "prefect-server.log",
-            )
-        )
+        server = supervisor.start(prefect_server(prefect_port, os.environ, logs / "prefect-server.log"))
         console.print(f"starting the Prefect server, the API and a worker (logs: {logs}) ...")
     # The API starts at once: until Prefect answers it keeps new exports pending (its reconciler starts them).
     api_url = f"http://{settings.api_host}:{api_port}"
@@ -199,6 +194,16 @@ def _start(
     )
     console.print(f"API answering ({_since(began)})")
     _print_banner(api_url, prefect_api.removesuffix("/api"), logs, token)
+
+
+def prefect_server(port: int, environment: Mapping[str, str], log: Path) -> Child:
+    """`prefect server start` on loopback, UI on; new schedules get runs within SCHEDULER_LOOP_SECONDS."""
+    return Child(
+        "prefect-server",
+        [str(BIN / "prefect"), "server", "start", "--host", LOOPBACK, "--port", str(port)],
+        {**environment, "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": str(SCHEDULER_LOOP_SECONDS)},
+        log,
+    )
 
 
 def _worker_online(prefect_api: str, name: str) -> bool:

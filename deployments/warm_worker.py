@@ -19,7 +19,6 @@ restart (the forkserver keeps the modules it imported).
 import multiprocessing
 import multiprocessing.context
 import os
-import signal
 import uuid
 from typing import Any
 
@@ -104,8 +103,8 @@ class WarmStarter:
 
 def _stop(process: multiprocessing.process.BaseProcess) -> None:
     """SIGTERM a child (Prefect's engine then reports the run as crashed), SIGKILL it if it lingers."""
-    if process.pid is not None and process.is_alive():
-        os.kill(process.pid, signal.SIGTERM)
+    if process.is_alive():
+        process.terminate()
         process.join(STOP_GRACE_SECONDS)
     if process.is_alive():
         process.kill()
