@@ -9,7 +9,6 @@ Prefect server can be stopped and started again on the same port and database. P
 clean environment: no PREFECT_* or EXPORTFLOW_* of the test process.
 """
 
-import os
 import sys
 import time
 import uuid
@@ -23,7 +22,13 @@ import httpx
 import psutil
 import pytest
 from prefect.client.orchestration import SyncPrefectClient, get_client
-from prefect.client.schemas.filters import WorkerFilter, WorkerFilterLastHeartbeatTime
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterDeploymentId,
+    WorkerFilter,
+    WorkerFilterLastHeartbeatTime,
+)
+from prefect.client.schemas.objects import FlowRun
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from deployments.prefect_setup import set_up_prefect
@@ -36,6 +41,7 @@ from flows.settings import Settings
 from flows.sources import Source, parse_source
 from flows.warehouse import generate_demo_data
 from tests.network import LOOPBACK, free_port
+from tests.processes import inherited_environment
 
 BIN = Path(sys.executable).parent
 START_TIMEOUT_SECONDS = 90.0
@@ -57,12 +63,7 @@ NO_TELEMETRY = {
 
 def clean_environment(**extra: str) -> dict[str, str]:
     """This process's environment without Prefect or exportflow settings, telemetry off, plus `extra`."""
-    kept = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("PREFECT_", "EXPORTFLOW_", "PYTEST_"))
-    }
-    return {**kept, **NO_TELEMETRY, **extra}
+    return {**inherited_environment(), **NO_TELEMETRY, **extra}
 
 
 @dataclass
@@ -160,6 +161,20 @@ class Stack:
     def start_worker(self) -> None:
         """Start the worker again (after `worker.kill()`), as a supervisor would."""
         _start_worker(self.worker, self.prefect.api_url)
+
+    def export_runs(self, parameter: str, value: str) -> list[FlowRun]:
+        """Runs of the export deployment whose `parameter` is `value` (the first 200 of the deployment)."""
+        with self.prefect_client() as client:
+            deployment = client.read_deployment_by_name(self.settings.export_deployment)
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id])),
+                limit=200,
+            )
+        return [
+            run
+            for run in runs
+            if run.deployment_id == deployment.id and str(run.parameters.get(parameter)) == value
+        ]
 
     def flow_run_processes(self, flow_run_id: str) -> list[psutil.Process]:
         """The worker's process running this flow run, if any: the pid the worker stored on the run in

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.states import Crashed
 from sqlalchemy import update
@@ -119,21 +118,6 @@ def wait_for_run(stack: "Stack", flow_run_id: str, timeout: float = RUN_TIMEOUT_
         if time.monotonic() > deadline:
             pytest.fail(f"flow run {flow_run_id} still {run.state_name} after {timeout:.0f} s")
         time.sleep(0.25)
-
-
-def runs_of_export(stack: "Stack", export_id: str) -> list[FlowRun]:
-    """Every run of the export deployment started for this export (whatever its idempotency key)."""
-    with stack.prefect_client() as client:
-        deployment = client.read_deployment_by_name(stack.settings.export_deployment)
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id])),
-            limit=200,
-        )
-    return [
-        run
-        for run in runs
-        if run.deployment_id == deployment.id and str(run.parameters.get("export_id")) == export_id
-    ]
 
 
 def stored_files_of(stack: "Stack", export_id: str) -> list[str]:
@@ -265,7 +249,7 @@ def test_an_export_created_while_prefect_is_down_runs_once_prefect_is_back(
     final = wait_for_status(http, manager, export["id"], completed, timeout=RESTART_TIMEOUT_SECONDS)
     timings["Prefect restarted -> completed"] = time.monotonic() - restarted
     assert final["flow_run_id"] is not None
-    runs = runs_of_export(stack, export["id"])
+    runs = stack.export_runs("export_id", export["id"])
     assert [str(run.id) for run in runs] == [final["flow_run_id"]]
     assert runs[0].idempotency_key == f"export:{export['id']}:1"
 

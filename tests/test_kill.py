@@ -10,21 +10,21 @@ kill to the corrected row is measured and printed in the terminal summary.
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from email import policy
 from email.parser import BytesParser
 from typing import TYPE_CHECKING
 
 import pytest
 from prefect.client.schemas.objects import StateType
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.db import make_engine, session_factory
 from flows.domain import ExportStatus, Role
 from flows.export import RENDER
-from flows.models import AuditLog, DataExport
+from flows.models import DataExport
 from flows.storage import TEMP_DIR, open_storage
+from tests.app_rows import audit_of, wait_for_row
 
 if TYPE_CHECKING:
     from tests.prefect_stack import MakeStackUser, Stack, Timings
@@ -52,27 +52,6 @@ def sessions(stack: "Stack") -> Iterator[sessionmaker[Session]]:
     engine = make_engine(stack.settings.database_url)
     yield session_factory(engine)
     engine.dispose()
-
-
-def row_of(sessions: sessionmaker[Session], export_id: uuid.UUID) -> DataExport:
-    with sessions() as session:
-        return session.get_one(DataExport, export_id)
-
-
-def wait_for_row(
-    sessions: sessionmaker[Session], export_id: uuid.UUID, done: Callable[[DataExport], bool], timeout: float
-) -> DataExport:
-    deadline = time.monotonic() + timeout
-    while True:
-        row = row_of(sessions, export_id)
-        if done(row):
-            return row
-        if time.monotonic() > deadline:
-            pytest.fail(
-                f"export {export_id}: attempt {row.attempt} still {row.status} after {timeout:.0f} s "
-                f"({row.error_message})"
-            )
-        time.sleep(0.1)
 
 
 def start_long_export(stack: "Stack", make_stack_user: "MakeStackUser", name: str) -> uuid.UUID:
@@ -137,7 +116,7 @@ def test_kill_9_mid_export_leaves_no_row_processing(
     timings[f"kill -9 {victim} -> {final.status} (attempt {final.attempt})"] = time.monotonic() - killed
 
     assert final.status == ExportStatus.COMPLETED, final.error_message
-    reattempts = _audit(sessions, export_id, "export_reattempted")
+    reattempts = audit_of(sessions, export_id, "export_reattempted")
     assert len(reattempts) == final.attempt - 1
     if victim != "worker":
         assert final.attempt == 2
@@ -156,12 +135,6 @@ def test_kill_9_mid_export_leaves_no_row_processing(
     # One each, not one per attempt (none if a process died between completing the row and mailing).
     assert emails_about(stack, name) in (Counter(RECIPIENTS), Counter())
     _assert_staged_files_go(stack, export_id)
-
-
-def _audit(sessions: sessionmaker[Session], export_id: uuid.UUID, action: str) -> list[AuditLog]:
-    with sessions() as session:
-        query = select(AuditLog).where(AuditLog.resource_id == str(export_id), AuditLog.action == action)
-        return list(session.scalars(query))
 
 
 def _assert_staged_files_go(stack: "Stack", export_id: uuid.UUID) -> None:

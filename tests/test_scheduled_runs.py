@@ -12,8 +12,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
-from prefect.client.schemas.objects import FlowRun
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,16 +43,6 @@ def exports_of(sessions: sessionmaker[Session], schedule_id: str) -> list[DataEx
     with sessions() as session:
         query = select(DataExport).where(DataExport.schedule_id == uuid.UUID(schedule_id))
         return list(session.scalars(query.order_by(DataExport.created_at)))
-
-
-def runs_of_schedule(stack: "Stack", schedule_id: str) -> list[FlowRun]:
-    with stack.prefect_client() as client:
-        deployment = client.read_deployment_by_name(stack.settings.export_deployment)
-        runs = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id])),
-            limit=200,
-        )
-    return [run for run in runs if str(run.parameters.get("schedule_id")) == schedule_id]
 
 
 def call(
@@ -101,7 +89,7 @@ def test_a_schedule_fires_exports_and_skips_slots_missed_while_paused(
                 60,
             )
             time.sleep(2 * 5 + 2)  # two scheduler loops after the resume
-            runs = runs_of_schedule(stack, schedule["id"])
+            runs = stack.export_runs("schedule_id", schedule["id"])
             made = exports_of(sessions, schedule["id"])
         finally:
             call(http, "DELETE", one, admin.headers)

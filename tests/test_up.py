@@ -4,7 +4,6 @@ SIGTERM, leaving no process behind."""
 
 import csv
 import json
-import os
 import re
 import signal
 import subprocess
@@ -27,6 +26,7 @@ from api.schemas.exports import ExportCreate
 from api.schemas.schedules import ScheduleCreate
 from flows.domain import ExportFormat, ExportStatus, ExportType, Frequency
 from tests.network import LOOPBACK, free_port
+from tests.processes import inherited_environment
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ class Up:
         return ExportflowClient(self.api_url, self.token)
 
     def environment(self) -> dict[str, str]:
-        return {**_clean_environment(), "EXPORTFLOW_URL": self.api_url, "EXPORTFLOW_TOKEN": self.token}
+        return {**inherited_environment(), "EXPORTFLOW_URL": self.api_url, "EXPORTFLOW_TOKEN": self.token}
 
     def sample_processes(self) -> None:
         for process in psutil.Process(self.process.pid).children(recursive=True):
@@ -72,15 +72,6 @@ class Up:
         answer = httpx.request(method, f"{self.prefect_api}{path}", timeout=10.0, **kwargs)  # type: ignore[arg-type]
         answer.raise_for_status()
         return answer.json()
-
-
-def _clean_environment() -> dict[str, str]:
-    """This process's environment without Prefect, exportflow or pytest variables."""
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("PREFECT_", "EXPORTFLOW_", "PYTEST_"))
-    }
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +84,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         process = subprocess.Popen(
             [*command, "--demo-rows", str(DEMO_ROWS)],
             cwd=root,
-            env={**_clean_environment(), "EXPORTFLOW_HOME": str(root / "var")},
+            env={**inherited_environment(), "EXPORTFLOW_HOME": str(root / "var")},
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=subprocess.STDOUT,

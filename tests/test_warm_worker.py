@@ -20,13 +20,13 @@ import httpx
 import pytest
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun, StateType
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.db import make_engine, session_factory
 from flows.domain import ExportStatus, Role
 from flows.export import RENDER
-from flows.models import AuditLog, DataExport
+from flows.models import DataExport
+from tests.app_rows import audit_of, row_of, wait_for_row
 from tests.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -87,21 +87,6 @@ def exports(stack: "Stack", make_stack_user: "MakeStackUser") -> Iterator[Export
     wait_for("the worker running no flow run", lambda: not stack.flow_run_pids(), TIMEOUT_SECONDS)
 
 
-def row_of(sessions: sessionmaker[Session], export_id: uuid.UUID) -> DataExport:
-    with sessions() as session:
-        return session.get_one(DataExport, export_id)
-
-
-def wait_for_row(
-    sessions: sessionmaker[Session], export_id: uuid.UUID, done: Callable[[DataExport], bool]
-) -> DataExport:
-    def last() -> str:
-        row = row_of(sessions, export_id)
-        return f"export {export_id} (attempt {row.attempt} {row.status}: {row.error_message})"
-
-    return wait_for(last, lambda: _if(row_of(sessions, export_id), done), TIMEOUT_SECONDS)
-
-
 def rendering(row: DataExport) -> bool:
     return row.status == ExportStatus.PROCESSING and row.progress_percentage > RENDER.start + 5
 
@@ -134,8 +119,8 @@ def test_kill_9_of_one_flow_run_crashes_that_run_alone(
     worker_pid = stack.worker.pid
     victim = exports.start("Warm victim")
     sibling = exports.start("Warm sibling")
-    dead_run = wait_for_row(sessions, victim, rendering).flow_run_id
-    sibling_run = wait_for_row(sessions, sibling, rendering).flow_run_id
+    dead_run = wait_for_row(sessions, victim, rendering, TIMEOUT_SECONDS).flow_run_id
+    sibling_run = wait_for_row(sessions, sibling, rendering, TIMEOUT_SECONDS).flow_run_id
     assert dead_run is not None
     assert sibling_run is not None
     (victim_process,) = stack.flow_run_processes(str(dead_run))
@@ -147,7 +132,10 @@ def test_kill_9_of_one_flow_run_crashes_that_run_alone(
     crashed = wait_for_final_run(stack, dead_run)
     timings["warm worker: kill -9 of a flow run -> CRASHED"] = time.monotonic() - killed
     settled = wait_for_row(
-        sessions, victim, lambda row: row.flow_run_id != dead_run or row.status != ExportStatus.PROCESSING
+        sessions,
+        victim,
+        lambda row: row.flow_run_id != dead_run or row.status != ExportStatus.PROCESSING,
+        TIMEOUT_SECONDS,
     )
     timings["warm worker: kill -9 of a flow run -> row settled"] = time.monotonic() - killed
 
@@ -156,12 +144,12 @@ def test_kill_9_of_one_flow_run_crashes_that_run_alone(
     assert flow_run(stack, sibling_run).state_type == StateType.RUNNING
     # The crash hook (run by the worker) or the reconciler gave the export another attempt.
     assert settled.attempt == 2, (settled.status, settled.error_message)
-    (decision,) = _audit(sessions, victim, "export_reattempted")
+    (decision,) = audit_of(sessions, victim, "export_reattempted")
     assert decision.details["flow_run_id"] == str(dead_run)
     assert decision.details["reason"].startswith("the flow run crashed (attempt 1 of 3)")
     assert exports.cancel(victim)  # its second attempt is not this test's business
 
-    done = wait_for_row(sessions, sibling, lambda row: row.status != ExportStatus.PROCESSING)
+    done = wait_for_row(sessions, sibling, lambda row: row.status != ExportStatus.PROCESSING, TIMEOUT_SECONDS)
     assert done.status == ExportStatus.COMPLETED, done.error_message
     assert done.record_count == 200_000
     assert wait_for_final_run(stack, sibling_run).state_type == StateType.COMPLETED
@@ -239,12 +227,6 @@ def _run_of(sessions: sessionmaker[Session], export_id: uuid.UUID) -> uuid.UUID:
         return row_of(sessions, export_id).flow_run_id
 
     return wait_for(f"export {export_id} dispatched", run, TIMEOUT_SECONDS)
-
-
-def _audit(sessions: sessionmaker[Session], export_id: uuid.UUID, action: str) -> list[AuditLog]:
-    with sessions() as session:
-        query = select(AuditLog).where(AuditLog.resource_id == str(export_id), AuditLog.action == action)
-        return list(session.scalars(query))
 
 
 def _if(value: T, done: Callable[[T], bool]) -> T | None:
