@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from api.errors import ApiError, not_found
 from api.permissions import sees_everyones_objects
-from flows.catalog import may_export
-from flows.domain import ExportType, Role
-from flows.models import DataExport, ExportTemplate, User
+from flows.appdb.models import DataExport, ExportTemplate, User
+from flows.catalog.definitions import may_export
 from flows.settings import Settings
+from flows.vocabulary import ExportType, Role
 
 
 def visible_exports(user: User) -> ColumnElement[bool]:

@@ -18,8 +18,8 @@ from api.openapi import install_openapi
 from api.ratelimit import RateLimits
 from api.routes import analytics, downloads, exports, schedules, templates, types
 from api.run_states import RunStateCache
-from flows.db import make_engine, session_factory
-from flows.prefect_env import configure_prefect
+from flows.appdb.engine import make_engine, session_factory
+from flows.orchestration.prefect_config import configure_prefect
 from flows.settings import Settings, get_settings
 
 logger = logging.getLogger("exportflow.api")
@@ -99,9 +99,9 @@ class RequestIdMiddleware:
 
 async def _reconcile_forever(services: Services) -> None:
     """Every reconcile interval: settle exports whose runs died, start those stored while Prefect was
-    down (flows/reconcile.py), and bring schedules changed meanwhile to Prefect."""
-    from flows.reconcile import reconcile
-    from flows.schedule_sync import sync_schedules
+    down (flows/exports/reconcile.py), and bring schedules changed meanwhile to Prefect."""
+    from flows.exports.reconcile import reconcile
+    from flows.schedules.prefect_sync import sync_schedules
 
     while True:
         await asyncio.sleep(services.settings.reconcile_interval_seconds)

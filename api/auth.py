@@ -8,9 +8,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import unauthorized
-from flows.db import transaction
-from flows.identity import API_TOKEN_PREFIX, hash_token
-from flows.models import ApiToken, User
+from flows.appdb.engine import transaction
+from flows.appdb.identity import API_TOKEN_PREFIX, hash_token
+from flows.appdb.models import ApiToken, User
 from flows.settings import Settings
 
 REQUIRED_CLAIMS = ["exp", "sub", "aud", "iss"]

@@ -31,7 +31,7 @@ from api.schemas.exports import (
 from api.schemas.schedules import NextRunsOut, ScheduleCreate, ScheduleOut, ScheduleUpdate
 from api.schemas.templates import TemplateCreate, TemplateOut, TemplateUpdate
 from api.schemas.types import ExportTypeOut
-from flows.domain import ExportStatus, ExportType
+from flows.vocabulary import ExportStatus, ExportType
 
 M = TypeVar("M", bound=BaseModel)
 API_PREFIX = "/api/v1"

@@ -15,10 +15,10 @@ from api.errors import ApiError, unauthorized
 from api.permissions import Permission, has_permission
 from api.ratelimit import Bucket, RateLimits
 from api.run_states import RunStateCache
-from flows.audit import Actor
-from flows.domain import Role
-from flows.models import User
+from flows.appdb.models import User
+from flows.exports.audit import Actor
 from flows.settings import Settings
+from flows.vocabulary import Role
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

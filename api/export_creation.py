@@ -15,10 +15,10 @@ from api.access import check_may_export, template_for
 from api.deps import Client, ClientDep, Services, ServicesDep, SessionDep
 from api.errors import ApiError
 from api.schemas.exports import ExportCreate
-from flows.domain import ExportPriority
-from flows.models import DataExport, User
-from flows.runs import start_export_run
-from flows.submission import ExportRequest, create_export
+from flows.appdb.models import DataExport, User
+from flows.exports.requests import ExportRequest, create_export
+from flows.orchestration.flow_runs import start_export_run
+from flows.vocabulary import ExportPriority
 
 IDEMPOTENCY_FIELD = "Idempotency-Key"
 

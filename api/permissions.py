@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from enum import StrEnum
 
-from flows.domain import Role
+from flows.vocabulary import Role
 
 
 class Permission(StrEnum):

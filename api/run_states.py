@@ -9,9 +9,9 @@ from prefect.client.schemas.objects import StateType
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.schemas.exports import ExportStatusOut
-from flows.models import DataExport
-from flows.records import ACTIVE_STATUSES
-from flows.runs import RunState, correct_from_prefect, read_run_state
+from flows.appdb.models import DataExport
+from flows.exports.lifecycle import ACTIVE_STATUSES
+from flows.orchestration.flow_runs import RunState, correct_from_prefect, read_run_state
 
 ACTIVE_TTL_SECONDS = 1.0
 MAX_ENTRIES = 10_000

@@ -46,12 +46,12 @@ from pathlib import Path
 import httpx
 from common import scratch_database
 
-from flows import migrate
-from flows.db import make_engine, session_factory, transaction
-from flows.domain import ExportStatus, Role
-from flows.identity import create_user, issue_access_token, issue_api_token
-from flows.models import DataExport
+from flows.appdb import migrations
+from flows.appdb.engine import make_engine, session_factory, transaction
+from flows.appdb.identity import create_user, issue_access_token, issue_api_token
+from flows.appdb.models import DataExport
 from flows.settings import Settings
+from flows.vocabulary import ExportStatus, Role
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET_P99_MS = 25.0
@@ -92,7 +92,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder, scratch_database(args.postgres) as database_url:
         home = Path(folder)
-        migrate.upgrade(database_url)
+        migrations.upgrade(database_url)
         fixture = _fill(Settings(home=home, database_url=database_url), args.exports, args.auth)
         log = home / "api.log"
         with _server(home, database_url, args.rate, log) as (base, pid):

@@ -16,8 +16,8 @@ import duckdb
 import psycopg
 from common import scratch_database
 
-from flows.sources import parse_source
-from flows.warehouse import DemoDataReport, generate_demo_data
+from flows.demo_warehouse import DemoDataReport, generate_demo_data
+from flows.pipeline.sources import parse_source
 
 
 def main() -> None:

@@ -26,13 +26,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from common import SALES_COLUMNS
 
-from flows.catalog import DisplayFormat
-from flows.extract_query import stream_batches
-from flows.query import build_query
+from flows.catalog.definitions import DisplayFormat
+from flows.catalog.query import build_query
+from flows.demo_warehouse import generate_demo_data
+from flows.pipeline.extract import stream_batches
+from flows.pipeline.sources import parse_source
+from flows.pipeline.staging import StagedRows, write_staged
 from flows.render import RenderOptions, display_format, excel, header_names
-from flows.sources import parse_source
-from flows.staging import StagedRows, write_staged
-from flows.warehouse import generate_demo_data
 
 COLUMNS = list(SALES_COLUMNS)
 OURS = "exportflow"

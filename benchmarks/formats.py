@@ -4,7 +4,7 @@
         [--formats csv,json,parquet,excel,pdf] [--repeat N] [--rss-check]
 
 Each case builds the catalog query for a 12-column selection of the sales type on a demo
-warehouse (flows.warehouse, generated in a temporary folder; PostgreSQL cases in a database the
+warehouse (flows.demo_warehouse, generated in a temporary folder; PostgreSQL cases in a database the
 script creates and drops) and measures, each run in a fresh process so its peak RSS is its own:
 
 - exportflow: stage (build_query + stream_batches + write_staged to an Arrow IPC file) and render
@@ -35,13 +35,13 @@ from typing import TypeVar
 import pyarrow as pa
 from common import SALES_COLUMNS, scratch_database
 
-from flows.domain import ExportFormat, ExportType
-from flows.extract_query import stream_batches
-from flows.query import ExportQuery, build_query
+from flows.catalog.query import ExportQuery, build_query
+from flows.demo_warehouse import generate_demo_data
+from flows.pipeline.extract import stream_batches
+from flows.pipeline.sources import Source, SourceKind, duckdb_connection, parse_source, postgres_connection
+from flows.pipeline.staging import StagedRows, write_staged
 from flows.render import RenderOptions, renderer_for
-from flows.sources import Source, SourceKind, duckdb_connection, parse_source, postgres_connection
-from flows.staging import StagedRows, write_staged
-from flows.warehouse import generate_demo_data
+from flows.vocabulary import ExportFormat, ExportType
 
 COLUMNS = SALES_COLUMNS
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

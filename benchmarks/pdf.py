@@ -25,14 +25,14 @@ from common import SALES_COLUMNS
 from reportlab import rl_config
 from reportlab.pdfgen.canvas import Canvas
 
-from flows.extract_query import stream_batches
-from flows.query import build_query
+from flows.catalog.query import build_query
+from flows.demo_warehouse import generate_demo_data
+from flows.pipeline.extract import stream_batches
+from flows.pipeline.sources import parse_source
+from flows.pipeline.staging import StagedRows, write_staged
 from flows.render import RenderOptions
 from flows.render import pdf as renderer
 from flows.render.pdf_layout import BODY_SIZE, FONT_NAME, MAX_COLUMN, ROW_HEIGHT, ColumnNeed, font, plan_page
-from flows.sources import parse_source
-from flows.staging import StagedRows, write_staged
-from flows.warehouse import generate_demo_data
 
 COLUMNS = list(SALES_COLUMNS)
 ENGINES = ("renderer", "anchor")

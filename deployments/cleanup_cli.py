@@ -16,8 +16,8 @@ def cleanup(
     ] = False,
 ) -> None:
     """Expire exports past their retention, remove old work files, report orphans (remove them if asked)."""
+    from flows.appdb.engine import app_sessions
     from flows.cleanup import Cleanup, clean_up
-    from flows.db import app_sessions
 
     settings = load_settings()
     require_migrated(settings.database_url)

@@ -55,20 +55,20 @@ def config(
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Apply migrations to the app database."""
-    from flows import migrate
+    from flows.appdb import migrations
 
     url = load_settings().database_url
-    migrate.upgrade(url, revision)
+    migrations.upgrade(url, revision)
     _print_revision(url)
 
 
 @db_app.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. base or -1.")]) -> None:
     """Revert migrations of the app database."""
-    from flows import migrate
+    from flows.appdb import migrations
 
     url = load_settings().database_url
-    migrate.downgrade(url, revision)
+    migrations.downgrade(url, revision)
     _print_revision(url)
 
 
@@ -79,9 +79,9 @@ def db_current() -> None:
 
 
 def _print_revision(database_url: str) -> None:
-    from flows import migrate
+    from flows.appdb import migrations
 
-    current, head = migrate.current_revision(database_url), migrate.head_revision()
+    current, head = migrations.current_revision(database_url), migrations.head_revision()
     if current is None:
         console.print(f"base (no migration applied; head is {head})")
     elif current == head:
@@ -101,8 +101,8 @@ def demo_data(
     seed: Annotated[int, typer.Option(help="Seed of the deterministic generator.")] = 20260101,
 ) -> None:
     """Fill the demo warehouse (DuckDB file or PostgreSQL) with deterministic, exporter-breaking data."""
-    from flows.sources import parse_source
-    from flows.warehouse import generate_demo_data
+    from flows.demo_warehouse import generate_demo_data
+    from flows.pipeline.sources import parse_source
 
     url = source or load_settings().source_url
     with usage_errors():
@@ -121,8 +121,8 @@ def reconcile_command(
     ] = False,
 ) -> None:
     """Settle exports whose runs died or went silent; start those stored while Prefect was down."""
-    from flows.db import app_sessions
-    from flows.reconcile import reconcile, reconcile_forever
+    from flows.appdb.engine import app_sessions
+    from flows.exports.reconcile import reconcile, reconcile_forever
 
     settings = load_settings()
     require_prefect(settings)
@@ -137,7 +137,7 @@ def deploy() -> None:
     from prefect.client.orchestration import get_client
 
     from deployments.prefect_setup import set_up_prefect
-    from flows.domain import WORK_POOL
+    from flows.vocabulary import WORK_POOL
 
     settings = load_settings()
     require_prefect(settings)

@@ -27,7 +27,7 @@ def load_settings() -> Settings:
 
 def require_migrated(database_url: str) -> None:
     """Exit 2 with a hint unless the app database is at the head revision (nothing is migrated here)."""
-    from flows.migrate import current_revision, head_revision
+    from flows.appdb.migrations import current_revision, head_revision
 
     if current_revision(database_url) != head_revision():
         errors.print("the app database is not migrated: run `exportflow db upgrade` first")
@@ -36,8 +36,8 @@ def require_migrated(database_url: str) -> None:
 
 def require_prefect(settings: Settings) -> None:
     """Point Prefect at the configured server; exit 2 with a hint when no server is configured."""
-    from flows.prefect_env import configure_prefect
-    from flows.runs import prefect_configured
+    from flows.orchestration.flow_runs import prefect_configured
+    from flows.orchestration.prefect_config import configure_prefect
 
     configure_prefect(settings)
     if not prefect_configured():

@@ -22,8 +22,8 @@ from api.schemas.exports import ExportCreate
 from api.schemas.templates import TemplateCreate
 from deployments.cli_support import EXIT_FAILURE, EXIT_USAGE, console, errors
 from deployments.export_cli import parse_assignments
-from flows.domain import ExportFormat, ExportStatus, ExportType
 from flows.errors import InvalidInputError
+from flows.vocabulary import ExportFormat, ExportStatus, ExportType
 
 exports_app = typer.Typer(
     help="Exports through the API (`exportflow export run` runs one in this process).", no_args_is_help=True

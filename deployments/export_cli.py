@@ -18,12 +18,12 @@ from deployments.cli_support import (
     require_migrated,
     usage_errors,
 )
-from flows.db import app_sessions, transaction
-from flows.domain import ExportStatus, Role
+from flows.appdb.engine import app_sessions, transaction
+from flows.appdb.models import DataExport, User
 from flows.errors import InvalidInputError
-from flows.models import DataExport, User
-from flows.prefect_env import configure_prefect
-from flows.submission import ExportRequest, create_export
+from flows.exports.requests import ExportRequest, create_export
+from flows.orchestration.prefect_config import configure_prefect
+from flows.vocabulary import ExportStatus, Role
 
 export_app = typer.Typer(help="Run exports from the command line.", no_args_is_help=True)
 

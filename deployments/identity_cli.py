@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from deployments.cli_support import EXIT_USAGE, console, errors, load_settings, require_migrated, usage_errors
-from flows.db import app_sessions, transaction
-from flows.domain import Role
+from flows.appdb.engine import app_sessions, transaction
+from flows.appdb.identity import create_user, find_user, issue_access_token, issue_api_token, revoke_api_token
+from flows.appdb.models import User
 from flows.errors import ConfigurationError, InvalidInputError
-from flows.identity import create_user, find_user, issue_access_token, issue_api_token, revoke_api_token
-from flows.models import User
+from flows.vocabulary import Role
 
 users_app = typer.Typer(help="App users and their roles.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Long-lived API tokens and bearer JWTs.", no_args_is_help=True)

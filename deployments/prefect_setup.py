@@ -1,7 +1,7 @@
 """The Prefect side of exportflow, made idempotently: the work pool, its queues, the export deployment
 and the export-cleanup deployment with its cron schedule.
 
-Run against the configured Prefect API (PREFECT_API_URL; see flows.prefect_env). The pool
+Run against the configured Prefect API (PREFECT_API_URL; see flows.orchestration.prefect_config). The pool
 `exportflow` is of the warm worker's type (deployments/warm_worker.py, the process worker's job
 template); its queues `high` and `normal` are polled in priority order by `exportflow worker`.
 
@@ -22,9 +22,9 @@ from prefect.flows import Flow
 from prefect.utilities.callables import parameter_schema
 
 from deployments.warm_worker import WarmWorker
-from flows.domain import WORK_POOL, WORK_QUEUES, ExportPriority
 from flows.errors import ConfigurationError
 from flows.settings import Settings
+from flows.vocabulary import WORK_POOL, WORK_QUEUES, ExportPriority
 
 EXPORT_ENTRYPOINT = "flows.export.export"
 """A module path: the package is installed wherever a worker runs, so runs need no pull step."""

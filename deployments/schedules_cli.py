@@ -10,8 +10,8 @@ from api.schemas.schedules import ScheduleCreate
 from deployments.cli_support import EXIT_FAILURE, EXIT_USAGE, console, errors, load_settings, require_migrated
 from deployments.client_cli import DEFAULT_URL, Token, Url, connected
 from deployments.export_cli import parse_assignments
-from flows.domain import ExportFormat, ExportType, Frequency
-from flows.submission import parse_model
+from flows.exports.requests import parse_model
+from flows.vocabulary import ExportFormat, ExportType, Frequency
 
 schedules_app = typer.Typer(help="Scheduled exports and their schedules in Prefect.", no_args_is_help=True)
 ScheduleId = Annotated[uuid.UUID, typer.Argument(help="The schedule's id.")]
@@ -19,11 +19,11 @@ ScheduleId = Annotated[uuid.UUID, typer.Argument(help="The schedule's id.")]
 
 @schedules_app.command("sync")
 def sync() -> None:
-    """Reconcile both ways (idempotent) and print what changed (who wins: flows/schedule_sync.py)."""
-    from flows.db import app_sessions
-    from flows.prefect_env import configure_prefect
-    from flows.runs import prefect_configured
-    from flows.schedule_sync import sync_schedules
+    """Reconcile both ways (idempotent) and print what changed (who wins: flows/schedules/prefect_sync.py)."""
+    from flows.appdb.engine import app_sessions
+    from flows.orchestration.flow_runs import prefect_configured
+    from flows.orchestration.prefect_config import configure_prefect
+    from flows.schedules.prefect_sync import sync_schedules
 
     settings = load_settings()
     require_migrated(settings.database_url)

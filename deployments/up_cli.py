@@ -22,9 +22,9 @@ import typer
 
 from deployments.cli_support import EXIT_FAILURE, console, errors, load_settings
 from deployments.supervisor import Child, ChildFailed, StopRequested, Supervisor, answers_ok
-from flows.domain import WORK_POOL
-from flows.prefect_env import configure_prefect
+from flows.orchestration.prefect_config import configure_prefect
 from flows.settings import Settings
+from flows.vocabulary import WORK_POOL
 
 BOOTSTRAP_EMAIL = "admin@example.com"
 BIN = Path(sys.executable).parent
@@ -77,11 +77,11 @@ def up(
 
 def _prepare(settings: Settings, demo_rows: int) -> str | None:
     """Migrate, generate the demo warehouse if absent; the first super_admin's token on an empty instance."""
-    from flows import migrate
-    from flows.sources import parse_source
-    from flows.warehouse import generate_demo_data, warehouse_is_populated
+    from flows.appdb import migrations
+    from flows.demo_warehouse import generate_demo_data, warehouse_is_populated
+    from flows.pipeline.sources import parse_source
 
-    migrate.upgrade(settings.database_url)
+    migrations.upgrade(settings.database_url)
     console.print(f"app database ready: {settings.masked()['database_url']}")
     source = parse_source(settings.source_url)
     if not warehouse_is_populated(source):
@@ -95,10 +95,10 @@ def _bootstrap_super_admin() -> str | None:
     """On an instance without users, create the first super_admin; its API token (else None)."""
     from sqlalchemy import func, select
 
-    from flows.db import app_sessions, transaction
-    from flows.domain import Role
-    from flows.identity import create_user, issue_api_token
-    from flows.models import User
+    from flows.appdb.engine import app_sessions, transaction
+    from flows.appdb.identity import create_user, issue_api_token
+    from flows.appdb.models import User
+    from flows.vocabulary import Role
 
     with transaction(app_sessions()) as session:
         if session.scalar(select(func.count()).select_from(User)):

@@ -35,13 +35,13 @@ from prefect.artifacts import create_markdown_artifact
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.audit import audit
-from flows.db import app_sessions, transaction
-from flows.domain import ExportStatus
+from flows.appdb.engine import app_sessions, transaction
+from flows.appdb.models import DataExport
 from flows.export import RETRIES
-from flows.models import DataExport
+from flows.exports.audit import audit
 from flows.settings import Settings, get_settings
 from flows.storage import TEMP_DIR, ObjectNotFoundError, Storage, open_storage
+from flows.vocabulary import ExportStatus
 
 logger = logging.getLogger(__name__)
 

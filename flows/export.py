@@ -6,7 +6,7 @@ Tasks that touch the outside world retry transient errors only (exponential back
 jitter); anything else fails the run at once. Whatever stops a run — an error, a cancelled row,
 a run cancelled in Prefect, a crash of its process — ends with the row out of `processing`, a
 statistics row, an audit entry, and no staged or temporary file left. A crash (the process killed)
-is settled by flows/reconcile.py: another attempt, or a failed row that says why. While it works, a
+is settled by flows/exports/reconcile.py: another attempt, or a failed row that says why. While it works, a
 run keeps its row's heartbeat fresh, and every write it makes is guarded by its flow run id: an
 attempt given up on stops at its next write and leaves the row to the attempt that replaced it.
 """
@@ -30,15 +30,10 @@ from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Cancelled
 from prefect.tasks import Task, exponential_backoff
 
-from flows.db import app_sessions
+from flows.appdb.engine import app_sessions
+from flows.catalog.query import build_query
 from flows.errors import ExportCancelled, TerminalError, is_transient
-from flows.extract_query import stream_batches
-from flows.naming import export_file_name
-from flows.notify import send_export_failed, send_export_ready
-from flows.progress import Heartbeat, Phase, PrefectProgress, ProgressReporter
-from flows.query import build_query
-from flows.reconcile import Death, settle
-from flows.records import (
+from flows.exports.lifecycle import (
     ExportJob,
     RunResult,
     RunSuperseded,
@@ -50,11 +45,16 @@ from flows.records import (
     record_notification_error,
     record_progress,
 )
+from flows.exports.reconcile import Death, settle
+from flows.pipeline.extract import stream_batches
+from flows.pipeline.file_names import export_file_name
+from flows.pipeline.notify import send_export_failed, send_export_ready
+from flows.pipeline.progress import Heartbeat, Phase, PrefectProgress, ProgressReporter
+from flows.pipeline.sources import parse_source
+from flows.pipeline.staging import StagedRows, write_staged
 from flows.render import ExportOptions, RenderOptions, media_type, renderer_for
-from flows.schedules import ScheduledStart, export_of_run, start_scheduled_export
+from flows.schedules.rules import ScheduledStart, export_of_run, start_scheduled_export
 from flows.settings import get_settings
-from flows.sources import parse_source
-from flows.staging import StagedRows, write_staged
 from flows.storage import StoredObject, export_key, open_storage
 
 logger = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from flows.domain import ExportType
 from flows.errors import ConfigurationError
+from flows.vocabulary import ExportType
 
 GENERATED_SECRETS = ("jwt_secret", "signing_secret")
 

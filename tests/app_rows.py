@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.models import AuditLog, DataExport
+from flows.appdb.models import AuditLog, DataExport
 
 
 def row_of(sessions: sessionmaker[Session], export_id: uuid.UUID) -> DataExport:

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from flows import migrate
-from flows.db import make_engine
-from flows.domain import ExportType
-from flows.extract_query import stream_batches
-from flows.query import build_query
-from flows.sources import Source, SourceKind, parse_source
-from flows.staging import StagedRows, write_staged
+from flows.appdb import migrations
+from flows.appdb.engine import make_engine
+from flows.catalog.query import build_query
+from flows.pipeline.extract import stream_batches
+from flows.pipeline.sources import Source, SourceKind, parse_source
+from flows.pipeline.staging import StagedRows, write_staged
+from flows.vocabulary import ExportType
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "EXPORTFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -64,7 +64,7 @@ def make_postgres_database() -> Iterator[Callable[[str], str]]:
 @pytest.fixture(scope="session")
 def duckdb_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Source:
     """A DuckDB demo warehouse with a few thousand rows, generated once per session."""
-    from flows.warehouse import generate_demo_data
+    from flows.demo_warehouse import generate_demo_data
 
     path: Path = tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
     source = parse_source(str(path))
@@ -75,7 +75,7 @@ def duckdb_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Source:
 @pytest.fixture(scope="session")
 def postgres_warehouse(make_postgres_database: Callable[[str], str]) -> Source:
     """The same demo warehouse in a PostgreSQL database of this session."""
-    from flows.warehouse import generate_demo_data
+    from flows.demo_warehouse import generate_demo_data
 
     source = parse_source(make_postgres_database("warehouse"))
     generate_demo_data(source, rows=WAREHOUSE_ROWS)
@@ -94,7 +94,7 @@ def warehouse(request: pytest.FixtureRequest) -> Source:
 def sqlite_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A migrated SQLite app database for the session."""
     url = f"sqlite:///{tmp_path_factory.mktemp('appdb') / 'app.db'}"
-    migrate.upgrade(url)
+    migrations.upgrade(url)
     return url
 
 
@@ -102,7 +102,7 @@ def sqlite_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def postgresql_database_url(make_postgres_database: Callable[[str], str]) -> str:
     """A migrated PostgreSQL app database for the session."""
     url = make_postgres_database("app")
-    migrate.upgrade(url)
+    migrations.upgrade(url)
     return url
 
 
@@ -182,7 +182,7 @@ def prefect_api() -> Iterator[str]:
 def fresh_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """No EXPORTFLOW_* variable but EXPORTFLOW_HOME, an empty folder; the process settings and its
     app-database engine are read anew before and after the test."""
-    from flows.db import reset_app_sessions
+    from flows.appdb.engine import reset_app_sessions
     from flows.settings import get_settings
 
     for name in list(os.environ):

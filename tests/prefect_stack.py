@@ -33,13 +33,13 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from deployments.prefect_setup import set_up_prefect
 from deployments.supervisor import Child, answers_ok, stop_tree
-from flows import migrate
-from flows.db import make_engine, session_factory, transaction
-from flows.domain import WORK_POOL, Role
-from flows.identity import create_user, issue_api_token
+from flows.appdb import migrations
+from flows.appdb.engine import make_engine, session_factory, transaction
+from flows.appdb.identity import create_user, issue_api_token
+from flows.demo_warehouse import generate_demo_data
+from flows.pipeline.sources import Source, parse_source
 from flows.settings import Settings
-from flows.sources import Source, parse_source
-from flows.warehouse import generate_demo_data
+from flows.vocabulary import WORK_POOL, Role
 from tests.network import LOOPBACK, free_port
 from tests.processes import inherited_environment
 
@@ -267,7 +267,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, big_warehouse: Source) -> It
         reconcile_interval_seconds=2,
         heartbeat_lease_seconds=10,
     )
-    migrate.upgrade(settings.database_url)
+    migrations.upgrade(settings.database_url)
     exportflow_env = _exportflow_environment(settings)
     services: list[Service] = []
     try:

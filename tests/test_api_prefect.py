@@ -20,11 +20,11 @@ from prefect.states import Crashed
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.db import make_engine, session_factory, transaction
-from flows.domain import WORK_POOL, Role
+from flows.appdb.engine import make_engine, session_factory, transaction
+from flows.appdb.models import DataExport, User
 from flows.export import RENDER
-from flows.models import DataExport, User
 from flows.storage import open_storage
+from flows.vocabulary import WORK_POOL, Role
 
 if TYPE_CHECKING:
     from tests.prefect_stack import MakeStackUser, Stack, StackUser, Timings

@@ -25,14 +25,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from deployments.cli import app
+from flows.appdb.engine import reset_app_sessions, transaction
+from flows.appdb.models import AuditLog, DataExport, ExportDownloadLog, ExportStatistic, User
 from flows.cleanup import EXPORTS_FOLDER, Cleanup, CleanupReport, clean_up, export_cleanup
-from flows.db import reset_app_sessions, transaction
-from flows.domain import ExportStatus
-from flows.models import AuditLog, DataExport, ExportDownloadLog, ExportStatistic, User
-from flows.records import begin_export
+from flows.exports.lifecycle import begin_export
+from flows.exports.requests import ExportRequest, create_export
 from flows.settings import Settings, get_settings
 from flows.storage import TEMP_DIR, Storage, open_storage
-from flows.submission import ExportRequest, create_export
+from flows.vocabulary import ExportStatus
 from tests.api.conftest import (
     Caller,
     MakeExport,

@@ -30,14 +30,14 @@ from prefect.client.schemas.objects import StateType
 from prefect.states import Cancelling
 from sqlalchemy import select
 
-from flows.db import app_sessions, transaction
-from flows.domain import ExportStatus
+from flows.appdb.engine import app_sessions, transaction
+from flows.appdb.models import AuditLog, DataExport, ExportStatistic, User
+from flows.demo_warehouse import generate_demo_data
 from flows.export import export
-from flows.models import AuditLog, DataExport, ExportStatistic, User
+from flows.exports.requests import ExportRequest, create_export
+from flows.pipeline.sources import Source
 from flows.settings import get_settings
-from flows.sources import Source
-from flows.submission import ExportRequest, create_export
-from flows.warehouse import generate_demo_data
+from flows.vocabulary import ExportStatus
 
 if TYPE_CHECKING:
     from tests.fixtures_s3 import FaultProxy
@@ -50,7 +50,7 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 @pytest.fixture(scope="session")
 def big_duckdb_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Source:
     """A warehouse large enough for a PDF export to take a while (cancel and progress tests)."""
-    from flows.sources import parse_source
+    from flows.pipeline.sources import parse_source
 
     source = parse_source(str(tmp_path_factory.mktemp("big") / "warehouse.duckdb"))
     generate_demo_data(source, rows=250_000)

@@ -19,11 +19,11 @@ import pytest
 from prefect.client.schemas.objects import StateType
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.db import make_engine, session_factory
-from flows.domain import ExportStatus, Role
+from flows.appdb.engine import make_engine, session_factory
+from flows.appdb.models import DataExport
 from flows.export import RENDER
-from flows.models import DataExport
 from flows.storage import TEMP_DIR, open_storage
+from flows.vocabulary import ExportStatus, Role
 from tests.app_rows import audit_of, wait_for_row
 
 if TYPE_CHECKING:

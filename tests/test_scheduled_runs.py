@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.db import make_engine, session_factory
-from flows.domain import Role
-from flows.models import DataExport, ExportSchedule
+from flows.appdb.engine import make_engine, session_factory
+from flows.appdb.models import DataExport, ExportSchedule
+from flows.vocabulary import Role
 from tests.waiting import wait_for
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from pypdf import PdfReader
 from api.client import ExportflowClient
 from api.schemas.exports import ExportCreate
 from api.schemas.schedules import ScheduleCreate
-from flows.domain import ExportFormat, ExportStatus, ExportType, Frequency
+from flows.vocabulary import ExportFormat, ExportStatus, ExportType, Frequency
 from tests.network import LOOPBACK, free_port
 from tests.processes import inherited_environment
 

@@ -22,10 +22,10 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun, StateType
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.db import make_engine, session_factory
-from flows.domain import ExportStatus, Role
+from flows.appdb.engine import make_engine, session_factory
+from flows.appdb.models import DataExport
 from flows.export import RENDER
-from flows.models import DataExport
+from flows.vocabulary import ExportStatus, Role
 from tests.app_rows import audit_of, row_of, wait_for_row
 from tests.waiting import wait_for
 

@@ -29,7 +29,7 @@ from api.schemas.analytics import (
     UserCounts,
 )
 from api.schemas.common import ERROR_RESPONSES, Envelope
-from flows.models import DataExport, ExportStatistic, User
+from flows.appdb.models import DataExport, ExportStatistic, User
 
 router = APIRouter(tags=["analytics"], responses=ERROR_RESPONSES)
 

@@ -27,11 +27,11 @@ from api.permissions import Permission
 from api.schemas.common import ERROR_RESPONSES, Envelope
 from api.schemas.exports import DownloadOut
 from api.signing import LINK_PARAMETER, DownloadClaims, sign_download, verify_download
-from flows.audit import audit
-from flows.domain import ExportFormat, ExportStatus
-from flows.models import DataExport, ExportDownloadLog, User
+from flows.appdb.models import DataExport, ExportDownloadLog, User
+from flows.exports.audit import audit
 from flows.render import NDJSON_MEDIA_TYPE, ExportOptions, media_type, renderer_for
 from flows.storage import READ_CHUNK, ObjectNotFoundError, Storage, open_storage
+from flows.vocabulary import ExportFormat, ExportStatus
 
 router = APIRouter(tags=["downloads"], responses=ERROR_RESPONSES)
 
@@ -193,7 +193,7 @@ def file_media_type(row: DataExport) -> str:
 def download_name(row: DataExport) -> str:
     """The file's name for people: the export's name with the stored file's time stamp and extension.
 
-    Stored files are named `<slug>_<YYYYMMDD-HHMMSS>.<ext>` (flows.naming, a slug has no `_`), so
+    Stored files are named `<slug>_<YYYYMMDD-HHMMSS>.<ext>` (flows.pipeline.file_names, a slug has no `_`), so
     "Q1 Sales" stored as `q1-sales_20260105-093000.csv` downloads as `Q1 Sales_20260105-093000.csv`.
     """
     stored = posixpath.basename(row.storage_key or "")

@@ -35,14 +35,14 @@ from api.schemas.exports import (
     ExportStatusOut,
     StatisticOut,
 )
-from flows.audit import Actor, audit
-from flows.catalog import get_definition
-from flows.domain import ExportFormat, ExportPriority, ExportStatus, ExportType, Role
-from flows.models import DataExport, ExportStatistic, User
-from flows.records import ACTIVE_STATUSES, cancel_export
-from flows.runs import cancel_run, start_export_run
+from flows.appdb.models import DataExport, ExportStatistic, User
+from flows.catalog.definitions import get_definition
+from flows.exports.audit import Actor, audit
+from flows.exports.lifecycle import ACTIVE_STATUSES, cancel_export
+from flows.exports.requests import ExportRequest, create_export
+from flows.orchestration.flow_runs import cancel_run, start_export_run
 from flows.storage import open_storage
-from flows.submission import ExportRequest, create_export
+from flows.vocabulary import ExportFormat, ExportPriority, ExportStatus, ExportType, Role
 
 router = APIRouter(tags=["exports"], responses=ERROR_RESPONSES)
 

@@ -2,7 +2,7 @@
 
 Every change is committed to the app database first and then applied to Prefect; when Prefect
 cannot be reached the change is kept (the row says `prefect_synced: false`) and the API's
-background loop applies it once Prefect answers (flows.schedule_sync).
+background loop applies it once Prefect answers (flows.schedules.prefect_sync).
 """
 
 import uuid
@@ -20,14 +20,14 @@ from api.errors import not_found
 from api.permissions import Permission
 from api.schemas.common import ERROR_RESPONSES, Envelope, Page, Pagination
 from api.schemas.schedules import NextRun, NextRunsOut, ScheduleCreate, ScheduleOut, ScheduleUpdate
-from flows.audit import Actor, audit
-from flows.models import ExportSchedule, User
-from flows.query import build_query
-from flows.schedule_sync import sync_schedules
-from flows.schedules import MAX_NEXT_RUNS, RESOURCE, ScheduleRule, checked_rule, next_runs
+from flows.appdb.models import ExportSchedule, User
+from flows.catalog.query import build_query
+from flows.exports.audit import Actor, audit
+from flows.exports.requests import normalized_recipients, parse_model
+from flows.pipeline.sources import SourceKind
+from flows.schedules.prefect_sync import sync_schedules
+from flows.schedules.rules import MAX_NEXT_RUNS, RESOURCE, ScheduleRule, checked_rule, next_runs
 from flows.settings import Settings
-from flows.sources import SourceKind
-from flows.submission import normalized_recipients, parse_model
 
 router = APIRouter(tags=["schedules"], responses=ERROR_RESPONSES)
 

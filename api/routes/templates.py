@@ -12,14 +12,14 @@ from api.deps import ClientDep, ServicesDep, SessionDep, require
 from api.permissions import Permission
 from api.schemas.common import ERROR_RESPONSES, Envelope, Page, Pagination
 from api.schemas.templates import TemplateCreate, TemplateOut, TemplateUpdate
-from flows.audit import Actor, audit
-from flows.catalog import may_export
-from flows.domain import ExportType, Role
-from flows.models import ExportTemplate, User
-from flows.query import build_query
+from flows.appdb.models import ExportTemplate, User
+from flows.catalog.definitions import may_export
+from flows.catalog.query import build_query
+from flows.exports.audit import Actor, audit
+from flows.exports.requests import parse_model
+from flows.pipeline.sources import SourceKind
 from flows.settings import Settings
-from flows.sources import SourceKind
-from flows.submission import parse_model
+from flows.vocabulary import ExportType, Role
 
 router = APIRouter(tags=["templates"], responses=ERROR_RESPONSES)
 

@@ -8,10 +8,10 @@ from api.deps import ServicesDep, require
 from api.permissions import Permission
 from api.schemas.common import ERROR_RESPONSES, Envelope
 from api.schemas.types import ColumnOut, ExportTypeOut, FilterOut, SortOut
-from flows.catalog import CATALOG, ExportDefinition, is_sensitive, may_export
-from flows.domain import ExportFormat, Role
-from flows.models import User
-from flows.query import OPERATORS, Operator
+from flows.appdb.models import User
+from flows.catalog.definitions import CATALOG, ExportDefinition, is_sensitive, may_export
+from flows.catalog.query import OPERATORS, Operator
+from flows.vocabulary import ExportFormat, Role
 
 router = APIRouter(tags=["types"], responses=ERROR_RESPONSES)
 

@@ -5,7 +5,7 @@ from datetime import date
 
 from pydantic import BaseModel, Field
 
-from flows.domain import ExportFormat, ExportType
+from flows.vocabulary import ExportFormat, ExportType
 
 
 class StatisticsOut(BaseModel):

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import Body
-from flows.domain import ExportFormat, ExportPriority, ExportStatus, ExportType
 from flows.render import ExportOptions
+from flows.vocabulary import ExportFormat, ExportPriority, ExportStatus, ExportType
 
-if TYPE_CHECKING:  # flows.runs imports Prefect: seconds the command-line client need not spend
-    from flows.runs import RunState
+if (
+    TYPE_CHECKING
+):  # flows.orchestration.flow_runs imports Prefect: seconds the command-line client need not spend
+    from flows.orchestration.flow_runs import RunState
 
 
 class ExportCreate(Body):

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from api.schemas.common import Body
-from flows.domain import ExportFormat, ExportType, Frequency
-from flows.submission import MAX_RECIPIENTS, printable_name
+from flows.exports.requests import MAX_RECIPIENTS, printable_name
+from flows.vocabulary import ExportFormat, ExportType, Frequency
 
 ScheduleName = Annotated[
     str,

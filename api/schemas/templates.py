@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from api.schemas.common import Body
-from flows.domain import ExportFormat, ExportType
-from flows.submission import printable_name
+from flows.exports.requests import printable_name
+from flows.vocabulary import ExportFormat, ExportType
 
 MAX_NAME_LENGTH = 255
 MAX_DESCRIPTION_LENGTH = 2000

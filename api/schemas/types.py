@@ -2,9 +2,9 @@
 
 from pydantic import BaseModel, Field
 
-from flows.catalog import DisplayFormat, FilterKind, SortDirection, ValueType
-from flows.domain import ExportFormat, ExportType
-from flows.query import Operator
+from flows.catalog.definitions import DisplayFormat, FilterKind, SortDirection, ValueType
+from flows.catalog.query import Operator
+from flows.vocabulary import ExportFormat, ExportType
 
 
 class ColumnOut(BaseModel):

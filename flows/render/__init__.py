@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from flows.catalog import DisplayFormat
-from flows.domain import ExportFormat
-from flows.staging import StagedRows
+from flows.catalog.definitions import DisplayFormat
+from flows.pipeline.staging import StagedRows
+from flows.vocabulary import ExportFormat
 
 
 class ExportOptions(BaseModel):

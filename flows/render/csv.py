@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from flows.pipeline.staging import StagedRows
 from flows.render import RenderOptions, header_names
 from flows.render.duckdb_copy import TIMESTAMP_FORMAT, copy_staged, identifier
-from flows.staging import StagedRows
 
 EXTENSION = "csv"
 MEDIA_TYPE = "text/csv; charset=utf-8"

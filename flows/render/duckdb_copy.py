@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from flows.staging import StagedRows
+from flows.pipeline.staging import StagedRows
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 """ISO 8601 with microseconds; DuckDB formats timestamps in its session zone, which is UTC here."""

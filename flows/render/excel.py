@@ -40,9 +40,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.catalog import DisplayFormat
+from flows.catalog.definitions import DisplayFormat
+from flows.pipeline.staging import StagedRows
 from flows.render import RenderOptions, column_label, display_format, header_names
-from flows.staging import StagedRows
 
 EXTENSION = "xlsx"
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

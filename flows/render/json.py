@@ -10,9 +10,9 @@ escaped. DuckDB's JSON writer does the work, from the staged batches (see duckdb
 
 from pathlib import Path
 
+from flows.pipeline.staging import StagedRows
 from flows.render import RenderOptions
 from flows.render.duckdb_copy import TIMESTAMP_FORMAT, copy_staged
-from flows.staging import StagedRows
 
 EXTENSION = "json"
 MEDIA_TYPE = "application/json"

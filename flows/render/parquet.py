@@ -14,9 +14,9 @@ come (see duckdb_copy.copy_staged).
 import base64
 from pathlib import Path
 
+from flows.pipeline.staging import StagedRows
 from flows.render import RenderOptions
 from flows.render.duckdb_copy import copy_staged
-from flows.staging import StagedRows
 
 EXTENSION = "parquet"
 MEDIA_TYPE = "application/vnd.apache.parquet"

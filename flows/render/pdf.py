@@ -35,7 +35,8 @@ from reportlab.pdfbase import pdfdoc
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.pdfgen.textobject import PDFTextObject
 
-from flows.catalog import DisplayFormat
+from flows.catalog.definitions import DisplayFormat
+from flows.pipeline.staging import StagedRows
 from flows.render import RenderOptions, display_format, header_names
 from flows.render.pdf_layout import (
     BASELINE_RISE,
@@ -57,7 +58,6 @@ from flows.render.pdf_layout import (
     header_bottom,
     plan_page,
 )
-from flows.staging import StagedRows
 
 EXTENSION = "pdf"
 MEDIA_TYPE = "application/pdf"

@@ -2,8 +2,8 @@
 
 from alembic import context
 
-from flows.db import make_engine
-from flows.models import Base
+from flows.appdb.engine import make_engine
+from flows.appdb.models import Base
 from flows.settings import get_settings
 
 config = context.config

@@ -11,17 +11,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from flows.db import make_engine, session_factory, transaction
-from flows.domain import ExportFormat, Role
-from flows.identity import create_user, issue_api_token
-from flows.models import User
-from flows.naming import export_file_name
-from flows.records import RunResult, begin_export, complete_export
+from flows.appdb.engine import make_engine, session_factory, transaction
+from flows.appdb.identity import create_user, issue_api_token
+from flows.appdb.models import User
+from flows.exports.lifecycle import RunResult, begin_export, complete_export
+from flows.exports.requests import ExportRequest, create_export
+from flows.pipeline.file_names import export_file_name
+from flows.pipeline.sources import Source
 from flows.render import RenderOptions, renderer_for
 from flows.settings import Settings
-from flows.sources import Source
 from flows.storage import export_key, open_storage
-from flows.submission import ExportRequest, create_export
+from flows.vocabulary import ExportFormat, Role
 
 if TYPE_CHECKING:
     from tests.conftest import StageRows

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.db import make_engine, transaction
-from flows.domain import ExportStatus
-from flows.models import DataExport, ExportStatistic
+from flows.appdb.engine import make_engine, transaction
+from flows.appdb.models import DataExport, ExportStatistic
+from flows.vocabulary import ExportStatus
 from tests.api.conftest import Caller
 
 STATISTICS = "/api/v1/exports/statistics"

@@ -18,11 +18,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.db import transaction
-from flows.domain import Role
-from flows.identity import hash_token, issue_access_token, revoke_api_token
-from flows.models import ApiToken, User
+from flows.appdb.engine import transaction
+from flows.appdb.identity import hash_token, issue_access_token, revoke_api_token
+from flows.appdb.models import ApiToken, User
 from flows.settings import Settings
+from flows.vocabulary import Role
 from tests.api.conftest import Caller, MakeCaller
 
 EXPORTS = "/api/v1/exports"

@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.permissions import Permission, has_permission, sees_everyones_objects
-from flows.db import transaction
-from flows.domain import Role
-from flows.models import ExportSchedule, ExportTemplate, User
-from flows.records import fail_export
-from flows.submission import ExportRequest, create_export
+from flows.appdb.engine import transaction
+from flows.appdb.models import ExportSchedule, ExportTemplate, User
+from flows.exports.lifecycle import fail_export
+from flows.exports.requests import ExportRequest, create_export
+from flows.vocabulary import Role
 from tests.api.conftest import MakeCaller
 
 SALES = {"export_name": "matrix", "export_type": "sales", "format": "csv"}

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from api.client import Conflict, ExportflowClient, Forbidden, InvalidRequest, NotFound, Unauthorized
 from api.schemas.exports import ExecuteByType, ExportCreate
 from api.schemas.templates import TemplateCreate, TemplateUpdate
-from flows.domain import ExportFormat, ExportStatus, ExportType
-from flows.records import fail_export
+from flows.exports.lifecycle import fail_export
 from flows.settings import Settings
+from flows.vocabulary import ExportFormat, ExportStatus, ExportType
 from tests.api.conftest import Caller, MakeExport
 
 pytest_plugins = ["tests.fixtures_s3"]

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from api.app import create_app
 from deployments.cli import app
 from deployments.cli_support import EXIT_FAILURE, EXIT_USAGE
-from flows.models import DataExport
-from flows.records import fail_export
+from flows.appdb.models import DataExport
+from flows.exports.lifecycle import fail_export
 from flows.settings import Settings
 from tests.api.conftest import Caller, MakeExport
 from tests.network import free_port

@@ -23,12 +23,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from api.routes.downloads import content_disposition
-from flows.db import transaction
-from flows.domain import ExportFormat, ExportStatus, ExportType, Role
-from flows.models import AuditLog, DataExport, ExportDownloadLog, User
-from flows.records import fail_export
+from flows.appdb.engine import transaction
+from flows.appdb.models import AuditLog, DataExport, ExportDownloadLog, User
+from flows.exports.lifecycle import fail_export
+from flows.exports.requests import ExportRequest, create_export
 from flows.settings import Settings
-from flows.submission import ExportRequest, create_export
+from flows.vocabulary import ExportFormat, ExportStatus, ExportType, Role
 from tests.api.conftest import Caller, MakeCaller, MakeExport
 
 if TYPE_CHECKING:

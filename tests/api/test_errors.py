@@ -10,11 +10,11 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from flows import migrate
-from flows.db import make_engine, session_factory, transaction
-from flows.domain import Role
-from flows.identity import create_user, issue_api_token
+from flows.appdb import migrations
+from flows.appdb.engine import make_engine, session_factory, transaction
+from flows.appdb.identity import create_user, issue_api_token
 from flows.settings import Settings
+from flows.vocabulary import Role
 from tests.api.conftest import Caller
 from tests.conftest import POSTGRES_ADMIN_URL
 
@@ -119,7 +119,7 @@ def test_an_unknown_body_field_is_a_400_naming_it(
 def doomed_database(make_postgres_database: Callable[[str], str]) -> str:
     """A migrated PostgreSQL app database of its own, for a test to drop while the app is running."""
     url = make_postgres_database(f"doomed_{uuid.uuid4().hex[:8]}")
-    migrate.upgrade(url)
+    migrations.upgrade(url)
     return url
 
 

@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from flows.catalog import get_definition
-from flows.db import transaction
-from flows.domain import ExportType
-from flows.models import AuditLog, DataExport, ExportTemplate
-from flows.records import fail_export
+from flows.appdb.engine import transaction
+from flows.appdb.models import AuditLog, DataExport, ExportTemplate
+from flows.catalog.definitions import get_definition
+from flows.exports.lifecycle import fail_export
+from flows.vocabulary import ExportType
 from tests.api.conftest import Caller
 
 SALES = {"export_name": "Q3 sales", "export_type": "sales", "format": "csv"}

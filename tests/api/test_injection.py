@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.models import Base, DataExport
+from flows.appdb.models import Base, DataExport
 from tests.api.conftest import Caller
 
 EXPORTS = "/api/v1/exports"

@@ -17,11 +17,11 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import API_PREFIX, create_app
-from flows.db import transaction
-from flows.domain import ExportStatus
-from flows.models import ExportTemplate, User
+from flows.appdb.engine import transaction
+from flows.appdb.models import ExportTemplate, User
+from flows.exports.requests import ExportRequest, create_export
 from flows.settings import Settings
-from flows.submission import ExportRequest, create_export
+from flows.vocabulary import ExportStatus
 from tests.api.conftest import Caller
 
 CASES_PER_OPERATION = 25

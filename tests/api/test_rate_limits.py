@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from flows.domain import Role
 from flows.settings import Settings
+from flows.vocabulary import Role
 from tests.api.conftest import Caller, MakeCaller
 
 REDIS_URL = "redis://127.0.0.1:6379/15"

@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from deployments.cli import app
 from deployments.prefect_setup import set_up_prefect
-from flows.db import transaction
-from flows.models import AuditLog, ExportSchedule
-from flows.schedule_sync import SLUG_PREFIX, SyncReport, sync_schedules
+from flows.appdb.engine import transaction
+from flows.appdb.models import AuditLog, ExportSchedule
+from flows.schedules.prefect_sync import SLUG_PREFIX, SyncReport, sync_schedules
 from flows.settings import Settings
 from tests.api.conftest import Caller
 from tests.api.test_schedules import URL, create

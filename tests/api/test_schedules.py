@@ -2,7 +2,7 @@
 updates checked as a whole, pause and resume, next runs in UTC and local time, and the audit trail.
 
 No Prefect here: changes are kept for it (prefect_synced false); applying them to a real Prefect is
-tests/api/test_schedule_sync.py's subject."""
+tests/schedules/test_prefect_sync.py's subject."""
 
 import uuid
 from collections.abc import Iterator
@@ -16,7 +16,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.models import AuditLog
+from flows.appdb.models import AuditLog
 from tests.api.conftest import Caller
 
 URL = "/api/v1/exports/schedules"

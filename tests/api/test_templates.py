@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.domain import Role
-from flows.models import AuditLog, ExportTemplate
+from flows.appdb.models import AuditLog, ExportTemplate
+from flows.vocabulary import Role
 from tests.api.conftest import Caller, MakeCaller
 
 URL = "/api/v1/exports/templates"

@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from flows.domain import ExportType
+from flows.vocabulary import ExportType
 from tests.api.conftest import Caller
 
 URL = "/api/v1/exports/types"
