@@ -30,6 +30,14 @@ class ExportCancelled(ExportflowError):
     """The export was cancelled (its row or its Prefect run) while it ran; stop between batches."""
 
 
+MAX_DESCRIPTION_LENGTH = 300
+
+
+def describe_error(error: BaseException) -> str:
+    """`Type: message`, first line only and at most 300 characters: fit for a log line or a row."""
+    return f"{type(error).__name__}: {error}".splitlines()[0][:MAX_DESCRIPTION_LENGTH]
+
+
 def is_transient(error: BaseException) -> bool:
     """Whether retrying the step that raised `error` can help: only lost connections and timeouts."""
     from psycopg import OperationalError as PsycopgOperationalError

@@ -31,7 +31,7 @@ from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 from s3fs import S3FileSystem
 from s3fs.core import MANAGED_COPY_THRESHOLD, S3_RETRYABLE_ERRORS
 
-from flows.errors import ExportflowError, TerminalError, TransientError
+from flows.errors import ExportflowError, TerminalError, TransientError, describe_error
 from flows.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -335,7 +335,7 @@ def _storage_errors(action: str) -> Iterator[None]:
         raise
     except Exception as error:
         kind = TransientError if _is_transient(error) else TerminalError
-        raise kind(f"storage: {action} failed: {_describe(error)}") from error
+        raise kind(f"storage: {action} failed: {describe_error(error)}") from error
 
 
 def _abandon(stream: Any, path: str) -> None:
@@ -355,7 +355,7 @@ def _quietly(action: str) -> Iterator[None]:
     try:
         yield
     except Exception as error:
-        logger.warning("%s failed, left for cleanup: %s", action, _describe(error))
+        logger.warning("%s failed, left for cleanup: %s", action, describe_error(error))
 
 
 def _modified(info: dict[str, Any]) -> datetime:
@@ -393,10 +393,6 @@ def _http_status(error: BaseException) -> int | None:
         return None
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return status if isinstance(status, int) else None
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
 
 
 def _fsync_directory(directory: str) -> None:

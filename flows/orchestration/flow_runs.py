@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flows.appdb.engine import transaction
 from flows.appdb.models import DataExport
+from flows.errors import describe_error
 from flows.exports.audit import audit
 from flows.exports.lifecycle import cancel_export, fail_export
 from flows.settings import Settings
@@ -84,7 +85,9 @@ def start_export_run(
             as_subflow=False,
         )
     except UNREACHABLE as error:
-        logger.warning("export %s stays pending, Prefect did not start it: %s", export_id, _describe(error))
+        logger.warning(
+            "export %s stays pending, Prefect did not start it: %s", export_id, describe_error(error)
+        )
         return None
     with transaction(sessions) as session:
         stored = session.execute(
@@ -144,7 +147,7 @@ def read_run_states(flow_run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RunSta
                 )
             ]
     except UNREACHABLE as error:
-        logger.warning("could not read %d flow run(s): %s", len(flow_run_ids), _describe(error))
+        logger.warning("could not read %d flow run(s): %s", len(flow_run_ids), describe_error(error))
         return None
     return {
         run.id: RunState(run.id, run.state.type, run.state.name or run.state.type.value, run.state.message)
@@ -159,7 +162,7 @@ def mark_crashed(flow_run_id: uuid.UUID, message: str) -> bool:
         with get_client(sync_client=True) as client:
             client.set_flow_run_state(flow_run_id, Crashed(message=message), force=True)
     except UNREACHABLE as error:
-        logger.warning("could not mark flow run %s crashed: %s", flow_run_id, _describe(error))
+        logger.warning("could not mark flow run %s crashed: %s", flow_run_id, describe_error(error))
         return False
     return True
 
@@ -176,7 +179,7 @@ def cancel_run(flow_run_id: uuid.UUID) -> bool:
             started = current is None or current.type not in NOT_STARTED
             client.set_flow_run_state(flow_run_id, Cancelling() if started else Cancelled(), force=True)
     except UNREACHABLE as error:
-        logger.warning("could not cancel flow run %s: %s", flow_run_id, _describe(error))
+        logger.warning("could not cancel flow run %s: %s", flow_run_id, describe_error(error))
         return False
     return True
 
@@ -193,7 +196,3 @@ def correct_from_prefect(sessions: sessionmaker[Session], export_id: uuid.UUID, 
         reason = f"the flow run ended {state.name} in Prefect{detail}"
         return fail_export(sessions, export_id, reason, run=state.flow_run_id)
     return False
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}".splitlines()[0][:300]

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flows.appdb.engine import transaction
 from flows.appdb.models import ExportSchedule
+from flows.errors import describe_error
 from flows.exports.audit import audit
 from flows.orchestration.flow_runs import UNREACHABLE, prefect_configured
 from flows.schedules.rules import RESOURCE, PrefectSchedule, ScheduleRule, next_runs, prefect_schedule
@@ -90,7 +91,7 @@ def sync_schedules(
         with get_client(sync_client=True) as client:
             return _sync(client, sessions, settings, only)
     except UNREACHABLE as error:
-        message = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+        message = describe_error(error)
         # Loud only while a change waits for Prefect: the API's loop calls this every few seconds.
         level = logging.WARNING if _waiting(sessions, only) else logging.DEBUG
         logger.log(level, "schedules not synced with Prefect, trying again later: %s", message)
