@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Response
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.access import check_may_export, template_for
@@ -16,8 +15,8 @@ from api.deps import Client, ClientDep, Services, ServicesDep, SessionDep
 from api.errors import ApiError
 from api.schemas.exports import ExportCreate
 from flows.appdb.models import DataExport, User
-from flows.exports.requests import ExportRequest, create_export
-from flows.orchestration.flow_runs import start_export_run
+from flows.exports.creation import IdempotencyKeyTaken, Provenance, submit_export
+from flows.exports.requests import ExportRequest
 from flows.vocabulary import ExportPriority
 
 IDEMPOTENCY_FIELD = "Idempotency-Key"
@@ -77,25 +76,20 @@ class Creation:
                 return replayed
         request = ExportRequest.validated(_with_template_defaults(session, user, call.body))
         check_may_export(user, request.export_type, self.services.settings)
-        row = create_export(
-            session,
-            request,
-            user,
+        provenance = Provenance(
             priority=call.priority,
             idempotency_key=key,
             idempotency_fingerprint=call.fingerprint if key else None,
             actor=self.client.actor(user),
         )
+        services = self.services
         try:
-            session.commit()
-        except IntegrityError:  # the same key raced in from another request
-            session.rollback()
+            return submit_export(session, services.sessions, services.settings, request, user, provenance)
+        except IdempotencyKeyTaken:  # the same key raced in from another request
             replayed = _replay(session, user, key, call) if key else None
             if replayed is None:
                 raise
             return replayed
-        start_export_run(self.services.sessions, self.services.settings, row.id)
-        return row
 
 
 def creation(

@@ -137,7 +137,7 @@ def deploy() -> None:
     from prefect.client.orchestration import get_client
 
     from deployments.prefect_setup import set_up_prefect
-    from flows.vocabulary import WORK_POOL
+    from flows.orchestration.pool import WORK_POOL
 
     settings = load_settings()
     require_prefect(settings)

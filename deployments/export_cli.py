@@ -21,7 +21,8 @@ from deployments.cli_support import (
 from flows.appdb.engine import app_sessions, transaction
 from flows.appdb.models import DataExport, User
 from flows.errors import InvalidInputError
-from flows.exports.requests import ExportRequest, create_export
+from flows.exports.creation import create_export
+from flows.exports.requests import ExportRequest
 from flows.orchestration.prefect_config import configure_prefect
 from flows.vocabulary import ExportStatus, Role
 

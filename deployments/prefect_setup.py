@@ -23,8 +23,9 @@ from prefect.utilities.callables import parameter_schema
 
 from deployments.warm_worker import WarmWorker
 from flows.errors import ConfigurationError
+from flows.orchestration.pool import WORK_POOL, WORK_QUEUES
 from flows.settings import Settings
-from flows.vocabulary import WORK_POOL, WORK_QUEUES, ExportPriority
+from flows.vocabulary import ExportPriority
 
 EXPORT_ENTRYPOINT = "flows.export.export"
 """A module path: the package is installed wherever a worker runs, so runs need no pull step."""

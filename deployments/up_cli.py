@@ -22,9 +22,9 @@ import typer
 
 from deployments.cli_support import EXIT_FAILURE, console, errors, load_settings
 from deployments.supervisor import Child, ChildFailed, StopRequested, Supervisor, answers_ok
+from flows.orchestration.pool import WORK_POOL
 from flows.orchestration.prefect_config import configure_prefect
 from flows.settings import Settings
-from flows.vocabulary import WORK_POOL
 
 BOOTSTRAP_EMAIL = "admin@example.com"
 BIN = Path(sys.executable).parent

@@ -29,7 +29,7 @@ def worker(
 async def _serve(limit: int, name: str | None) -> None:
     """Poll until SIGINT or SIGTERM, then stop: running flow runs get SIGTERM (Prefect marks them crashed)."""
     from deployments.warm_worker import WarmWorker
-    from flows.vocabulary import WORK_POOL
+    from flows.orchestration.pool import WORK_POOL
 
     current = asyncio.current_task()
     assert current is not None

@@ -37,8 +37,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flows.appdb.engine import app_sessions, transaction
 from flows.appdb.models import DataExport
-from flows.export import RETRIES
 from flows.exports.audit import audit
+from flows.pipeline.retries import RETRIES
 from flows.settings import Settings, get_settings
 from flows.storage import TEMP_DIR, ObjectNotFoundError, Storage, open_storage
 from flows.vocabulary import ExportStatus

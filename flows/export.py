@@ -25,14 +25,13 @@ import pyarrow as pa
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import FlowRun, State, TaskRun
+from prefect.client.schemas.objects import FlowRun, State
 from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Cancelled
-from prefect.tasks import Task, exponential_backoff
 
 from flows.appdb.engine import app_sessions
 from flows.catalog.query import build_query
-from flows.errors import ExportCancelled, TerminalError, is_transient
+from flows.errors import ExportCancelled, TerminalError
 from flows.exports.lifecycle import (
     ExportJob,
     RunResult,
@@ -50,12 +49,14 @@ from flows.pipeline.extract import stream_batches
 from flows.pipeline.file_names import export_file_name
 from flows.pipeline.notify import send_export_failed, send_export_ready
 from flows.pipeline.progress import Heartbeat, Phase, PrefectProgress, ProgressReporter
+from flows.pipeline.resources import Resources
+from flows.pipeline.retries import RETRIES
 from flows.pipeline.sources import parse_source
 from flows.pipeline.staging import StagedRows, write_staged
 from flows.render import ExportOptions, RenderOptions, media_type, renderer_for
-from flows.schedules.rules import ScheduledStart, export_of_run, start_scheduled_export
-from flows.settings import get_settings
-from flows.storage import StoredObject, export_key, open_storage
+from flows.schedules.scheduled_exports import ScheduledStart, export_of_run, start_scheduled_export
+from flows.settings import Settings, get_settings
+from flows.storage import StoredObject, export_key
 
 logger = logging.getLogger(__name__)
 
@@ -64,19 +65,6 @@ STAGE_BATCH_ROWS = 10_000
 EXTRACT = Phase(0, 10)
 RENDER = Phase(10, 90)
 UPLOAD = Phase(90, 97)
-
-
-def _retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
-    return is_transient(state.result(raise_on_failure=False))
-
-
-RETRIES: dict[str, Any] = {
-    "retries": 3,
-    "retry_delay_seconds": exponential_backoff(backoff_factor=2),
-    "retry_jitter_factor": 0.5,
-    "retry_condition_fn": _retry_if_transient,
-    "cache_policy": NO_CACHE,
-}
 
 
 @dataclass(frozen=True)
@@ -95,23 +83,22 @@ class Rendered:
 
 
 @task(**RETRIES)
-def start(export_id: uuid.UUID) -> ExportJob:
+def start(export_id: uuid.UUID, resources: Resources) -> ExportJob:
     """Mark the export processing for this run; refuse it if it may not run."""
-    run_id = current_flow_run.id
-    return begin_export(app_sessions(), export_id, uuid.UUID(run_id) if run_id else None, get_settings())
+    return begin_export(resources.sessions, export_id, _this_run(), resources.settings)
 
 
 @task(**RETRIES)
-def start_scheduled(schedule_id: uuid.UUID) -> ScheduledStart:
+def start_scheduled(schedule_id: uuid.UUID, resources: Resources) -> ScheduledStart:
     """Make (once per flow run) the export row of a schedule that fired, or say why there is none."""
     fired_at = current_flow_run.scheduled_start_time or datetime.now(UTC)
-    return start_scheduled_export(app_sessions(), schedule_id, _this_run(), fired_at)
+    return start_scheduled_export(resources.sessions, schedule_id, _this_run(), fired_at)
 
 
 @task(**RETRIES)
-def extract(job: ExportJob, workdir: Path, progress: ProgressReporter) -> Staged:
+def extract(job: ExportJob, workdir: Path, progress: ProgressReporter, resources: Resources) -> Staged:
     """Stream the export's query into a staged Arrow file; the rows are counted on the way."""
-    source = parse_source(get_settings().source_url)
+    source = parse_source(resources.settings.source_url)
     query = build_query(job.export_type, dialect=source.kind, columns=job.columns, filters=job.filters)
     staged = workdir / "staged.arrow"
     extracted = 0
@@ -154,11 +141,13 @@ def render(job: ExportJob, staged: Staged, workdir: Path, progress: ProgressRepo
 
 
 @task(**RETRIES)
-def upload(job: ExportJob, rendered: Rendered, progress: ProgressReporter) -> StoredObject:
+def upload(
+    job: ExportJob, rendered: Rendered, progress: ProgressReporter, resources: Resources
+) -> StoredObject:
     """Store the file under a temporary key, then promote it to its final key."""
     progress.report(UPLOAD.start, "uploading", force=True)
     key = export_key(job.export_type.value, job.started_at, job.id, rendered.file_name)
-    stored = open_storage(get_settings()).upload(rendered.path, key, rendered.media_type)
+    stored = resources.storage.upload(rendered.path, key, rendered.media_type)
     progress.report(UPLOAD.end, "uploaded", force=True)
     return stored
 
@@ -170,14 +159,16 @@ class Recorded:
 
 
 @task(**RETRIES)
-def record(job: ExportJob, stored: StoredObject, staged: Staged, progress: ProgressReporter) -> Recorded:
+def record(
+    job: ExportJob, stored: StoredObject, staged: Staged, progress: ProgressReporter, resources: Resources
+) -> Recorded:
     """Mark the export completed and publish the run's summary."""
     progress.report(100, "completed", force=True)
     result = RunResult(staged.rows, stored.size, stored.sha256, stored.key, stored.location)
     try:
-        expires_at = complete_export(app_sessions(), job, result, get_settings())
+        expires_at = complete_export(resources.sessions, job, result, resources.settings)
     except (ExportCancelled, RunSuperseded):
-        open_storage(get_settings()).delete(stored.key)
+        resources.storage.delete(stored.key)
         raise
     create_markdown_artifact(
         _summary_markdown(job, result, expires_at), key="export-summary", description="export summary"
@@ -186,10 +177,12 @@ def record(job: ExportJob, stored: StoredObject, staged: Staged, progress: Progr
 
 
 @task(**RETRIES)
-def notify(job: ExportJob, stored: StoredObject, rendered: Rendered, recorded: Recorded) -> None:
+def notify(
+    job: ExportJob, stored: StoredObject, rendered: Rendered, recorded: Recorded, resources: Resources
+) -> None:
     """Tell the recipients the file is ready (attached when small)."""
     send_export_ready(
-        get_settings(), job, stored, rendered.path, rows=recorded.rows, expires_at=recorded.expires_at
+        resources.settings, job, stored, rendered.path, rows=recorded.rows, expires_at=recorded.expires_at
     )
 
 
@@ -207,37 +200,40 @@ def export(
     export_id: uuid.UUID | None = None, schedule_id: uuid.UUID | None = None
 ) -> dict[str, Any] | State[Any]:
     """Run one export from its row to a stored file and an email; a schedule's run makes its row first."""
+    resources = Resources.configured()
     if export_id is None:
         if schedule_id is None:
             raise TerminalError("an export run needs an export_id or a schedule_id")
-        scheduled = start_scheduled(schedule_id)
+        scheduled = start_scheduled(schedule_id, resources)
         if scheduled.export_id is None:
             return Cancelled(message=scheduled.skipped)
         export_id = scheduled.export_id
-    progress = _reporter(export_id)
-    heartbeat = _heartbeat(export_id)
-    workdir = _work_directory(export_id)
+    progress = _reporter(export_id, resources)
+    heartbeat = _heartbeat(export_id, resources)
+    workdir = _work_directory(export_id, resources.settings)
     job: ExportJob | None = None
     try:
-        job = start(export_id)
+        job = start(export_id, resources)
         heartbeat.start()
-        staged = extract(job, workdir, progress)
+        staged = extract(job, workdir, progress, resources)
         rendered = render(job, staged, workdir, progress)
-        stored = upload(job, rendered, progress)
-        recorded = record(job, stored, staged, progress)
-        _notify_without_failing(job, lambda: notify(job, stored, rendered, recorded))
+        stored = upload(job, rendered, progress, resources)
+        recorded = record(job, stored, staged, progress, resources)
+        _notify_without_failing(job, resources, lambda: notify(job, stored, rendered, recorded, resources))
         return {"export_id": str(job.id), "key": stored.key, "rows": recorded.rows, "bytes": stored.size}
     except ExportCancelled as cancelled:
-        cancel_export(app_sessions(), export_id, str(cancelled), run=job.flow_run_id if job else None)
+        cancel_export(resources.sessions, export_id, str(cancelled), run=job.flow_run_id if job else None)
         return Cancelled(message=str(cancelled))
     except RunSuperseded:
         raise  # the row ended or another attempt has it: not this run's to write
     except Exception as error:
         message = str(error) or type(error).__name__
         # Once begun, the run ends only a row that is still its own.
-        if fail_export(app_sessions(), export_id, message, run=job.flow_run_id if job else None) and job:
+        run = job.flow_run_id if job else None
+        if fail_export(resources.sessions, export_id, message, run=run) and job:
             failed = job
-            _notify_without_failing(job, lambda: send_export_failed(get_settings(), failed, message))
+            settings = resources.settings
+            _notify_without_failing(job, resources, lambda: send_export_failed(settings, failed, message))
         raise
     finally:
         heartbeat.stop()
@@ -249,37 +245,37 @@ def _this_run() -> uuid.UUID | None:
     return uuid.UUID(run_id) if run_id else None
 
 
-def _reporter(export_id: uuid.UUID) -> ProgressReporter:
+def _reporter(export_id: uuid.UUID, resources: Resources) -> ProgressReporter:
     """Progress to the row (and its heartbeat) and to a progress artifact on this flow run."""
-    run = _this_run()
+    run, sessions = _this_run(), resources.sessions
     return ProgressReporter(
         [
-            lambda percent, _description: record_progress(app_sessions(), export_id, percent, run),
+            lambda percent, _description: record_progress(sessions, export_id, percent, run),
             PrefectProgress(run),
         ]
     )
 
 
-def _heartbeat(export_id: uuid.UUID) -> Heartbeat:
+def _heartbeat(export_id: uuid.UUID, resources: Resources) -> Heartbeat:
     """Keeps the row's heartbeat fresh while the run works, also when no progress is reported for a while."""
-    run = _this_run()
-    interval = get_settings().heartbeat_lease_seconds / 4
-    return Heartbeat(lambda: record_heartbeat(app_sessions(), export_id, run), interval)
+    run, sessions = _this_run(), resources.sessions
+    interval = resources.settings.heartbeat_lease_seconds / 4
+    return Heartbeat(lambda: record_heartbeat(sessions, export_id, run), interval)
 
 
-def _work_directory(export_id: uuid.UUID) -> Path:
-    workdir = get_settings().staging_dir / str(export_id) / uuid.uuid4().hex
+def _work_directory(export_id: uuid.UUID, settings: Settings) -> Path:
+    workdir = settings.staging_dir / str(export_id) / uuid.uuid4().hex
     workdir.mkdir(parents=True)
     return workdir
 
 
-def _notify_without_failing(job: ExportJob, send: Callable[[], None]) -> None:
+def _notify_without_failing(job: ExportJob, resources: Resources, send: Callable[[], None]) -> None:
     """An email that cannot be sent (after its retries) is recorded on the row, never fatal."""
     try:
         send()
     except Exception as error:
         logger.warning("export %s: notification failed: %s", job.id, error)
-        record_notification_error(app_sessions(), job.id, str(error))
+        record_notification_error(resources.sessions, job.id, str(error))
 
 
 def _summary_markdown(job: ExportJob, result: RunResult, expires_at: datetime) -> str:

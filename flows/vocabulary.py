@@ -1,4 +1,4 @@
-"""The contract's vocabularies: export types, formats, statuses, frequencies and roles."""
+"""The contract's vocabularies: export types, formats, statuses, priorities, frequencies and roles."""
 
 from enum import StrEnum
 
@@ -48,8 +48,3 @@ class Role(StrEnum):
     SUPER_ADMIN = "super_admin"
     ADMIN = "admin"
     MANAGER = "manager"
-
-
-WORK_POOL = "exportflow"
-"""The Prefect work pool export runs go to; its queues by priority follow."""
-WORK_QUEUES = {ExportPriority.HIGH: "high", ExportPriority.NORMAL: "normal"}

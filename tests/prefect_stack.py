@@ -37,9 +37,10 @@ from flows.appdb import migrations
 from flows.appdb.engine import make_engine, session_factory, transaction
 from flows.appdb.identity import create_user, issue_api_token
 from flows.demo_warehouse import generate_demo_data
+from flows.orchestration.pool import WORK_POOL
 from flows.pipeline.sources import Source, parse_source
 from flows.settings import Settings
-from flows.vocabulary import WORK_POOL, Role
+from flows.vocabulary import Role
 from tests.network import LOOPBACK, free_port
 from tests.processes import inherited_environment
 

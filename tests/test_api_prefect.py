@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from flows.appdb.engine import make_engine, session_factory, transaction
 from flows.appdb.models import DataExport, User
 from flows.export import RENDER
+from flows.orchestration.pool import WORK_POOL
 from flows.storage import open_storage
-from flows.vocabulary import WORK_POOL, Role
+from flows.vocabulary import Role
 
 if TYPE_CHECKING:
     from tests.prefect_stack import MakeStackUser, Stack, StackUser, Timings

@@ -28,8 +28,9 @@ from deployments.cli import app
 from flows.appdb.engine import reset_app_sessions, transaction
 from flows.appdb.models import AuditLog, DataExport, ExportDownloadLog, ExportStatistic, User
 from flows.cleanup import EXPORTS_FOLDER, Cleanup, CleanupReport, clean_up, export_cleanup
+from flows.exports.creation import create_export
 from flows.exports.lifecycle import begin_export
-from flows.exports.requests import ExportRequest, create_export
+from flows.exports.requests import ExportRequest
 from flows.settings import Settings, get_settings
 from flows.storage import TEMP_DIR, Storage, open_storage
 from flows.vocabulary import ExportStatus

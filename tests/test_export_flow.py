@@ -34,7 +34,8 @@ from flows.appdb.engine import app_sessions, transaction
 from flows.appdb.models import AuditLog, DataExport, ExportStatistic, User
 from flows.demo_warehouse import generate_demo_data
 from flows.export import export
-from flows.exports.requests import ExportRequest, create_export
+from flows.exports.creation import create_export
+from flows.exports.requests import ExportRequest
 from flows.pipeline.sources import Source
 from flows.settings import get_settings
 from flows.vocabulary import ExportStatus

@@ -38,9 +38,10 @@ from api.schemas.exports import (
 from flows.appdb.models import DataExport, ExportStatistic, User
 from flows.catalog.definitions import get_definition
 from flows.exports.audit import Actor, audit
+from flows.exports.creation import Provenance, submit_export
 from flows.exports.lifecycle import ACTIVE_STATUSES, cancel_export
-from flows.exports.requests import ExportRequest, create_export
-from flows.orchestration.flow_runs import cancel_run, start_export_run
+from flows.exports.requests import ExportRequest
+from flows.orchestration.flow_runs import cancel_run
 from flows.storage import open_storage
 from flows.vocabulary import ExportFormat, ExportPriority, ExportStatus, ExportType, Role
 
@@ -275,29 +276,11 @@ def retry(
         raise ApiError(409, f"export is {original.status}; only failed or cancelled exports can be retried")
     check_may_export(user, original.export_type, services.settings)
     owner = session.get_one(User, original.created_by)
-    request = ExportRequest.validated(
-        {
-            "export_name": _retry_name(original.export_name),
-            "export_type": original.export_type,
-            "format": original.format,
-            "columns": original.columns or None,
-            "filters": original.filters,
-            "recipients": original.recipients,
-            "options": original.options,
-        }
+    request = ExportRequest.again(original, _retry_name(original.export_name))
+    provenance = Provenance(
+        priority=ExportPriority(original.priority), retry_of=original.id, actor=client.actor(user)
     )
-    actor = client.actor(user)
-    row = create_export(
-        session,
-        request,
-        owner,
-        priority=ExportPriority(original.priority),
-        retry_of=original.id,
-        actor=actor,
-    )
-    audit(session, "export_retried", original.id, {"retry_id": str(row.id)}, actor=actor)
-    session.commit()
-    start_export_run(services.sessions, services.settings, row.id)
+    row = submit_export(session, services.sessions, services.settings, request, owner, provenance)
     return _created(row, session, response)
 
 

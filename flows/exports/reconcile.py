@@ -60,6 +60,7 @@ from flows.exports.audit import audit
 from flows.exports.lifecycle import ACTIVE_STATUSES, end_row
 from flows.orchestration.flow_runs import (
     ENDED_BADLY,
+    RunRequest,
     RunState,
     correct_from_prefect,
     dispatch_pending,
@@ -69,7 +70,7 @@ from flows.orchestration.flow_runs import (
 )
 from flows.settings import Settings
 from flows.storage import TEMP_DIR, Storage, export_key, open_storage
-from flows.vocabulary import ExportStatus
+from flows.vocabulary import ExportPriority, ExportStatus
 
 logger = logging.getLogger("exportflow.reconcile")
 
@@ -152,7 +153,7 @@ def settle(
         row = session.get(DataExport, export_id, with_for_update=True)
         if row is None or not _still_dead(row, death):
             return None
-        attempt = row.attempt
+        attempt, priority = row.attempt, ExportPriority(row.priority)
         reason = death.reason(attempt, settings.max_attempts)
         details = {
             "reason": reason,
@@ -176,7 +177,12 @@ def settle(
         logger.warning("export %s failed: %s", export_id, message)
         return Decision(export_id, Outcome.ABANDONED, message)
     logger.warning("export %s: %s; starting attempt %d", export_id, reason, attempt + 1)
-    return Decision(export_id, Outcome.REATTEMPTED, reason, start_export_run(sessions, settings, export_id))
+    return Decision(
+        export_id,
+        Outcome.REATTEMPTED,
+        reason,
+        start_export_run(sessions, settings, RunRequest(export_id, attempt + 1, priority)),
+    )
 
 
 @dataclass

@@ -1,19 +1,16 @@
-"""An export request, checked in full before a row is stored, and the row it becomes."""
+"""An export request, checked in full before a row is stored: from a caller, or again from a stored one."""
 
-import uuid
 from typing import Annotated, Any, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.orm import Session
 
-from flows.appdb.models import DataExport, User
+from flows.appdb.models import DataExport, ExportSchedule
 from flows.catalog.query import build_query
 from flows.errors import InvalidInputError
-from flows.exports.audit import Actor, audit
 from flows.pipeline.sources import SourceKind
 from flows.render import ExportOptions
-from flows.vocabulary import ExportFormat, ExportPriority, ExportType
+from flows.vocabulary import ExportFormat, ExportType
 
 MAX_RECIPIENTS = 20
 
@@ -60,6 +57,22 @@ class ExportRequest(BaseModel):
         )
         return request.model_copy(update={"recipients": normalized_recipients(request.recipients)})
 
+    @classmethod
+    def again(cls, stored: DataExport | ExportSchedule, export_name: str) -> "ExportRequest":
+        """The request a stored export or schedule was made from, under a new name, checked anew
+        (the catalog may have changed since)."""
+        return cls.validated(
+            {
+                "export_name": export_name,
+                "export_type": stored.export_type,
+                "format": stored.format,
+                "columns": stored.columns or None,
+                "filters": stored.filters,
+                "recipients": stored.recipients,
+                "options": stored.options if isinstance(stored, DataExport) else {},
+            }
+        )
+
 
 def normalized_recipients(values: list[str]) -> list[str]:
     """Distinct, normalised addresses; a bad one is an error naming `recipients[i]`."""
@@ -72,43 +85,3 @@ def normalized_recipients(values: list[str]) -> list[str]:
     if len(normalized) > MAX_RECIPIENTS:
         raise InvalidInputError("recipients", f"at most {MAX_RECIPIENTS} distinct recipients")
     return list(normalized)
-
-
-def create_export(
-    session: Session,
-    request: ExportRequest,
-    owner: User,
-    *,
-    priority: ExportPriority = ExportPriority.NORMAL,
-    retry_of: uuid.UUID | None = None,
-    schedule_id: uuid.UUID | None = None,
-    idempotency_key: str | None = None,
-    idempotency_fingerprint: str | None = None,
-    actor: Actor | None = None,
-) -> DataExport:
-    """Store a pending export row for `owner`, with its audit entry (caller commits).
-
-    `actor` is who asked, when not the owner themselves (an admin retrying, a schedule firing).
-    """
-    row = DataExport(
-        export_name=request.export_name,
-        export_type=request.export_type.value,
-        format=request.format.value,
-        columns=request.columns or [],
-        filters=request.filters,
-        recipients=request.recipients,
-        options=request.options.model_dump(by_alias=True, exclude_defaults=True),
-        created_by=owner.id,
-        priority=priority.value,
-        retry_of=retry_of,
-        schedule_id=schedule_id,
-        idempotency_key=idempotency_key,
-        idempotency_fingerprint=idempotency_fingerprint,
-    )
-    session.add(row)
-    session.flush()
-    details = {"export_type": row.export_type, "format": row.format, "priority": row.priority}
-    if retry_of is not None:
-        details["retry_of"] = str(retry_of)
-    audit(session, "export_created", row.id, details, actor=actor or Actor(owner.id))
-    return row

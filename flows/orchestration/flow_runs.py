@@ -27,8 +27,9 @@ from flows.appdb.models import DataExport
 from flows.errors import describe_error
 from flows.exports.audit import audit
 from flows.exports.lifecycle import cancel_export, fail_export
+from flows.orchestration.pool import WORK_QUEUES
 from flows.settings import Settings
-from flows.vocabulary import WORK_QUEUES, ExportPriority, ExportStatus
+from flows.vocabulary import ExportPriority, ExportStatus
 
 logger = logging.getLogger("exportflow.runs")
 
@@ -59,44 +60,60 @@ def prefect_configured() -> bool:
     return bool(get_current_settings().api.url)
 
 
-def start_export_run(
-    sessions: sessionmaker[Session], settings: Settings, export_id: uuid.UUID
-) -> uuid.UUID | None:
-    """Start the flow run of a pending export and store its id; None when Prefect is unreachable.
+@dataclass(frozen=True)
+class RunRequest:
+    """What starting an attempt's flow run needs to know of its export."""
 
-    A row that already has a flow run, or is no longer pending, is left as it is.
+    export_id: uuid.UUID
+    attempt: int
+    priority: ExportPriority
+
+    @classmethod
+    def of(cls, row: DataExport) -> "RunRequest":
+        return cls(row.id, row.attempt, ExportPriority(row.priority))
+
+    @property
+    def key(self) -> str:
+        return run_key(self.export_id, self.attempt)
+
+    @property
+    def queue(self) -> str:
+        return WORK_QUEUES[self.priority]
+
+
+def start_export_run(
+    sessions: sessionmaker[Session], settings: Settings, run: RunRequest
+) -> uuid.UUID | None:
+    """Start the flow run of a pending export's attempt and store its id; None when Prefect is unreachable.
+
+    The attempt's idempotency key makes a second start (a racing dispatcher) return the same run;
+    a row that already has a flow run keeps it.
     """
-    with sessions() as session:
-        row = session.get(DataExport, export_id)
-        if row is None or row.status != ExportStatus.PENDING or row.flow_run_id is not None:
-            return row.flow_run_id if row is not None else None
-        key = run_key(row.id, row.attempt)
-        queue = WORK_QUEUES[ExportPriority(row.priority)]
     if not prefect_configured():
-        logger.warning("export %s stays pending: no Prefect API URL is configured", export_id)
+        logger.warning("export %s stays pending: no Prefect API URL is configured", run.export_id)
         return None
     try:
         flow_run: FlowRun = run_deployment(  # type: ignore[assignment]  # sync call, not the coroutine
             settings.export_deployment,
-            parameters={"export_id": str(export_id)},
+            parameters={"export_id": str(run.export_id)},
             timeout=0,
-            idempotency_key=key,
-            work_queue_name=queue,
+            idempotency_key=run.key,
+            work_queue_name=run.queue,
             as_subflow=False,
         )
     except UNREACHABLE as error:
-        logger.warning(
-            "export %s stays pending, Prefect did not start it: %s", export_id, describe_error(error)
-        )
+        reason = describe_error(error)
+        logger.warning("export %s stays pending, Prefect did not start it: %s", run.export_id, reason)
         return None
     with transaction(sessions) as session:
         stored = session.execute(
             update(DataExport)
-            .where(DataExport.id == export_id, DataExport.flow_run_id.is_(None))
+            .where(DataExport.id == run.export_id, DataExport.flow_run_id.is_(None))
             .values(flow_run_id=flow_run.id)
         )
         if stored.rowcount == 1:  # type: ignore[attr-defined]
-            audit(session, "export_dispatched", export_id, {"flow_run_id": str(flow_run.id), "queue": queue})
+            details = {"flow_run_id": str(flow_run.id), "queue": run.queue}
+            audit(session, "export_dispatched", run.export_id, details)
     return flow_run.id
 
 
@@ -105,8 +122,8 @@ def dispatch_pending(sessions: sessionmaker[Session], settings: Settings, limit:
     if not prefect_configured():
         return 0
     with sessions() as session:
-        waiting = session.scalars(
-            select(DataExport.id)
+        waiting = session.execute(
+            select(DataExport.id, DataExport.attempt, DataExport.priority)
             .where(
                 DataExport.status == ExportStatus.PENDING,
                 DataExport.flow_run_id.is_(None),
@@ -116,8 +133,11 @@ def dispatch_pending(sessions: sessionmaker[Session], settings: Settings, limit:
             .limit(limit)
         ).all()
     started = 0
-    for export_id in waiting:
-        if start_export_run(sessions, settings, export_id) is None:
+    for export_id, attempt, priority in waiting:
+        if (
+            start_export_run(sessions, settings, RunRequest(export_id, attempt, ExportPriority(priority)))
+            is None
+        ):
             break
         started += 1
     return started

@@ -14,8 +14,9 @@ from api.app import create_app
 from flows.appdb.engine import make_engine, session_factory, transaction
 from flows.appdb.identity import create_user, issue_api_token
 from flows.appdb.models import User
+from flows.exports.creation import create_export
 from flows.exports.lifecycle import RunResult, begin_export, complete_export
-from flows.exports.requests import ExportRequest, create_export
+from flows.exports.requests import ExportRequest
 from flows.pipeline.file_names import export_file_name
 from flows.pipeline.sources import Source
 from flows.render import RenderOptions, renderer_for

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.permissions import Permission, has_permission, sees_everyones_objects
 from flows.appdb.engine import transaction
 from flows.appdb.models import ExportSchedule, ExportTemplate, User
+from flows.exports.creation import create_export
 from flows.exports.lifecycle import fail_export
-from flows.exports.requests import ExportRequest, create_export
+from flows.exports.requests import ExportRequest
 from flows.vocabulary import Role
 from tests.api.conftest import MakeCaller
 

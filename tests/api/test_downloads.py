@@ -25,8 +25,9 @@ from api.app import create_app
 from api.routes.downloads import content_disposition
 from flows.appdb.engine import transaction
 from flows.appdb.models import AuditLog, DataExport, ExportDownloadLog, User
+from flows.exports.creation import create_export
 from flows.exports.lifecycle import fail_export
-from flows.exports.requests import ExportRequest, create_export
+from flows.exports.requests import ExportRequest
 from flows.settings import Settings
 from flows.vocabulary import ExportFormat, ExportStatus, ExportType, Role
 from tests.api.conftest import Caller, MakeCaller, MakeExport

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.app import API_PREFIX, create_app
 from flows.appdb.engine import transaction
 from flows.appdb.models import ExportTemplate, User
-from flows.exports.requests import ExportRequest, create_export
+from flows.exports.creation import create_export
+from flows.exports.requests import ExportRequest
 from flows.settings import Settings
 from flows.vocabulary import ExportStatus
 from tests.api.conftest import Caller

@@ -18,8 +18,8 @@ from deployments.prefect_setup import (
 )
 from deployments.warm_worker import WORKER_TYPE
 from flows.errors import ConfigurationError
+from flows.orchestration.pool import WORK_POOL
 from flows.settings import Settings
-from flows.vocabulary import WORK_POOL
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

@@ -25,6 +25,7 @@ from flows.appdb.engine import make_engine, session_factory, transaction
 from flows.appdb.models import AuditLog, DataExport, ExportStatistic, User
 from flows.errors import ExportCancelled
 from flows.export import _on_crashed, export
+from flows.exports.creation import create_export
 from flows.exports.lifecycle import (
     RunResult,
     RunSuperseded,
@@ -35,7 +36,7 @@ from flows.exports.lifecycle import (
     record_progress,
 )
 from flows.exports.reconcile import Death, Outcome, reconcile, settle
-from flows.exports.requests import ExportRequest, create_export
+from flows.exports.requests import ExportRequest
 from flows.orchestration.flow_runs import run_key
 from flows.pipeline.progress import Heartbeat
 from flows.settings import Settings
