@@ -79,7 +79,7 @@ def require(permission: Permission, *, also_spends: Bucket | None = None) -> Any
 
 
 @dataclass(frozen=True)
-class Client:
+class RequestOrigin:
     """The caller's address (through trusted proxies only) and user agent, for logs and audit rows."""
 
     ip: str
@@ -90,14 +90,14 @@ class Client:
         return Actor(user.id, self.ip, self.user_agent)
 
 
-async def get_client(request: Request, services: ServicesDep) -> Client:
+async def request_origin(request: Request, services: ServicesDep) -> RequestOrigin:
     peer = request.client.host if request.client else ""
     forwarded = request.headers.get("x-forwarded-for", "")
     ip = client_address(peer, forwarded, services.trusted_proxies)
-    return Client(ip=ip[:45], user_agent=request.headers.get("user-agent", "")[:1000])
+    return RequestOrigin(ip=ip[:45], user_agent=request.headers.get("user-agent", "")[:1000])
 
 
-ClientDep = Annotated[Client, Depends(get_client)]
+OriginDep = Annotated[RequestOrigin, Depends(request_origin)]
 
 
 def client_address(peer: str, forwarded_for: str, trusted: tuple[IpNetwork, ...]) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.access import check_may_export, template_for
-from api.deps import Client, ClientDep, Services, ServicesDep, SessionDep
+from api.deps import OriginDep, RequestOrigin, Services, ServicesDep, SessionDep
 from api.errors import ApiError
 from api.schemas.exports import ExportCreate
 from flows.appdb.models import DataExport, User
@@ -62,7 +62,7 @@ class Creation:
 
     services: Services
     session: Session
-    client: Client
+    origin: RequestOrigin
     response: Response
     idempotency_key: str | None
 
@@ -80,7 +80,7 @@ class Creation:
             priority=call.priority,
             idempotency_key=key,
             idempotency_fingerprint=call.fingerprint if key else None,
-            actor=self.client.actor(user),
+            actor=self.origin.actor(user),
         )
         services = self.services
         try:
@@ -95,11 +95,11 @@ class Creation:
 def creation(
     services: ServicesDep,
     session: SessionDep,
-    client: ClientDep,
+    origin: OriginDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Creation:
-    return Creation(services, session, client, response, idempotency_key)
+    return Creation(services, session, origin, response, idempotency_key)
 
 
 CreationDep = Annotated[Creation, Depends(creation)]

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.access import check_may_export, visible_export
-from api.deps import ClientDep, ServicesDep, SessionDep, require
+from api.deps import OriginDep, ServicesDep, SessionDep, require
 from api.errors import ApiError
 from api.permissions import Permission
 from api.schemas.common import ERROR_RESPONSES, Envelope
@@ -60,7 +60,7 @@ def download(
     request: Request,
     services: ServicesDep,
     session: SessionDep,
-    client: ClientDep,
+    origin: OriginDep,
     user: Annotated[User, require(Permission.EXPORTS_DOWNLOAD)],
 ) -> Envelope[DownloadOut]:
     """A link valid a few minutes (never past the export's expiry); fetch it without the bearer token."""
@@ -85,11 +85,11 @@ def download(
         url = _presigned(storage, key, expires_at - now, row, file_name)
     session.add(
         ExportDownloadLog(
-            export_id=row.id, downloaded_by=user.id, ip_address=client.ip, user_agent=client.user_agent
+            export_id=row.id, downloaded_by=user.id, ip_address=origin.ip, user_agent=origin.user_agent
         )
     )
     details = {"file_name": file_name, "link_expires_at": expires_at.isoformat(), "local": storage.is_local}
-    audit(session, "export_downloaded", row.id, details, actor=client.actor(user))
+    audit(session, "export_downloaded", row.id, details, actor=origin.actor(user))
     session.commit()
     return Envelope(
         data=DownloadOut(

@@ -13,19 +13,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.access import check_may_export, visible_export, visible_exports
-from api.deps import ClientDep, Services, ServicesDep, SessionDep, require
+from api.deps import OriginDep, Services, ServicesDep, SessionDep, require
 from api.errors import ApiError
 from api.export_creation import CreateCall, CreationDep
+from api.pagination import PageDep
 from api.params import DateFrom, DateTo, date_bound
 from api.permissions import Permission, sees_everyones_objects
 from api.ratelimit import Bucket
 from api.run_states import current_status, load_export
-from api.schemas.common import ERROR_RESPONSES, JSON_ERROR_RESPONSES, Envelope, Page, Pagination
+from api.schemas.common import ERROR_RESPONSES, JSON_ERROR_RESPONSES, Envelope, Page
 from api.schemas.exports import (
     Creator,
     ExecuteByType,
@@ -74,6 +75,7 @@ class SortOrder(StrEnum):
 def list_exports(
     session: SessionDep,
     user: ReadExports,
+    page: PageDep,
     type: Annotated[ExportType | None, Query()] = None,
     format: Annotated[ExportFormat | None, Query()] = None,
     status: Annotated[ExportStatus | None, Query()] = None,
@@ -82,8 +84,6 @@ def list_exports(
     created_by: Annotated[
         uuid.UUID | None, Query(description="Only this user's exports (admins only).")
     ] = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
     sort_by: Annotated[SortField, Query()] = SortField.CREATED_AT,
     sort_order: Annotated[SortOrder, Query()] = SortOrder.DESC,
 ) -> Page[ExportOut]:
@@ -103,19 +103,13 @@ def list_exports(
         conditions.append(DataExport.created_at >= date_bound(date_from, end_of_day=False, field="date_from"))
     if date_to is not None:
         conditions.append(DataExport.created_at <= date_bound(date_to, end_of_day=True, field="date_to"))
-    total = session.scalar(select(func.count()).select_from(DataExport).where(*conditions)) or 0
     column = getattr(DataExport, sort_by.value)
     ordering = column.asc() if sort_order is SortOrder.ASC else column.desc()
-    rows = session.scalars(
-        select(DataExport)
-        .where(*conditions)
-        .order_by(ordering, DataExport.id)
-        .offset((page - 1) * limit)
-        .limit(limit)
-    ).all()
+    ordered = select(DataExport).where(*conditions).order_by(ordering, DataExport.id)
+    rows, pagination = page.of(session, ordered)
     creators = _creators(session, {row.created_by for row in rows})
     data = [_export_out(row, creators.get(row.created_by)) for row in rows]
-    return Page[ExportOut](data=data, pagination=Pagination.of(page, limit, total))
+    return Page[ExportOut](data=data, pagination=pagination)
 
 
 @router.post("/exports", status_code=201, response_model=Envelope[ExportOut], summary="Create an export")
@@ -216,12 +210,12 @@ def delete_export(
     export_id: uuid.UUID,
     services: ServicesDep,
     session: SessionDep,
-    client: ClientDep,
+    origin: OriginDep,
     user: Annotated[User, require(Permission.EXPORTS_DELETE)],
 ) -> Envelope[ExportOut]:
     """Remove the file and hide the row (kept, with its audit trail); a running export is cancelled first."""
     row = visible_export(session, user, export_id, lock=True)
-    actor = client.actor(user)
+    actor = origin.actor(user)
     if row.status in ACTIVE_STATUSES:
         session.commit()  # end this transaction: cancelling writes in its own
         _cancel(services, row, user, actor)
@@ -241,7 +235,7 @@ def cancel(
     export_id: uuid.UUID,
     services: ServicesDep,
     session: SessionDep,
-    client: ClientDep,
+    origin: OriginDep,
     user: Annotated[User, require(Permission.EXPORTS_UPDATE)],
 ) -> Envelope[ExportOut]:
     """Mark a pending or processing export cancelled and cancel its flow run; a finished one is a 409."""
@@ -249,7 +243,7 @@ def cancel(
     if row.status not in ACTIVE_STATUSES:
         raise ApiError(409, f"export is {row.status}; only pending or processing exports can be cancelled")
     session.commit()  # end this transaction: cancelling writes in its own
-    if not _cancel(services, row, user, client.actor(user)):
+    if not _cancel(services, row, user, origin.actor(user)):
         session.refresh(row)
         raise ApiError(409, f"export is {row.status}; it ended before it could be cancelled")
     session.refresh(row)
@@ -266,7 +260,7 @@ def retry(
     export_id: uuid.UUID,
     services: ServicesDep,
     session: SessionDep,
-    client: ClientDep,
+    origin: OriginDep,
     user: Annotated[User, require(Permission.EXPORTS_EXECUTE, also_spends=Bucket.CREATIONS)],
     response: Response,
 ) -> Envelope[ExportOut]:
@@ -278,7 +272,7 @@ def retry(
     owner = session.get_one(User, original.created_by)
     request = ExportRequest.again(original, _retry_name(original.export_name))
     provenance = Provenance(
-        priority=ExportPriority(original.priority), retry_of=original.id, actor=client.actor(user)
+        priority=ExportPriority(original.priority), retry_of=original.id, actor=origin.actor(user)
     )
     row = submit_export(session, services.sessions, services.settings, request, owner, provenance)
     return _created(row, session, response)

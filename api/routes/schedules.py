@@ -11,14 +11,15 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.access import check_may_export
-from api.deps import ClientDep, Services, ServicesDep, SessionDep, require
+from api.deps import OriginDep, Services, ServicesDep, SessionDep, require
 from api.errors import not_found
+from api.pagination import PageDep
 from api.permissions import Permission
-from api.schemas.common import ERROR_RESPONSES, Envelope, Page, Pagination
+from api.schemas.common import ERROR_RESPONSES, Envelope, Page
 from api.schemas.schedules import NextRun, NextRunsOut, ScheduleCreate, ScheduleOut, ScheduleUpdate
 from flows.appdb.models import ExportSchedule, User
 from flows.catalog.query import build_query
@@ -40,22 +41,15 @@ RULE_OPTIONS = ("weekday", "day_of_month", "month")
 def list_schedules(
     session: SessionDep,
     user: Annotated[User, require(Permission.SCHEDULES_READ)],
+    page: PageDep,
     is_active: Annotated[bool | None, Query()] = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Page[ScheduleOut]:
     """Every schedule (they are for admins only), newest first."""
     conditions = [] if is_active is None else [ExportSchedule.is_active.is_(is_active)]
-    total = session.scalar(select(func.count()).select_from(ExportSchedule).where(*conditions)) or 0
-    rows = session.scalars(
-        select(ExportSchedule)
-        .where(*conditions)
-        .order_by(ExportSchedule.created_at.desc(), ExportSchedule.id)
-        .offset((page - 1) * limit)
-        .limit(limit)
-    ).all()
-    data = [ScheduleOut.model_validate(row) for row in rows]
-    return Page[ScheduleOut](data=data, pagination=Pagination.of(page, limit, total))
+    newest_first = ExportSchedule.created_at.desc(), ExportSchedule.id
+    ordered = select(ExportSchedule).where(*conditions).order_by(*newest_first)
+    rows, pagination = page.of(session, ordered)
+    return Page[ScheduleOut](data=[ScheduleOut.model_validate(row) for row in rows], pagination=pagination)
 
 
 @router.post(URL, status_code=201, response_model=Envelope[ScheduleOut], summary="Create a schedule")
@@ -63,7 +57,7 @@ def create_schedule(
     body: ScheduleCreate,
     services: ServicesDep,
     session: SessionDep,
-    client: ClientDep,
+    origin: OriginDep,
     user: Annotated[User, require(Permission.SCHEDULES_CREATE)],
 ) -> Envelope[ScheduleOut]:
     """Store the schedule and add it to the export deployment in Prefect (later, if Prefect is down)."""
@@ -73,7 +67,7 @@ def create_schedule(
     session.add(row)
     session.flush()
     details = {"export_type": row.export_type, "frequency": row.frequency, "timezone": row.timezone}
-    return _saved(services, session, row, "schedule_created", details, client.actor(user))
+    return _saved(services, session, row, "schedule_created", details, origin.actor(user))
 
 
 @router.get(ONE, response_model=Envelope[ScheduleOut], summary="Read a schedule")
@@ -89,7 +83,7 @@ def update_schedule(
     body: ScheduleUpdate,
     services: ServicesDep,
     session: SessionDep,
-    client: ClientDep,
+    origin: OriginDep,
     user: Annotated[User, require(Permission.SCHEDULES_UPDATE)],
 ) -> Envelope[ScheduleOut]:
     """Change any of the fields given; the schedule they make together is checked like a new one.
@@ -107,7 +101,7 @@ def update_schedule(
         setattr(row, name, value)
     row.next_run = _next_run(row)
     details = {"fields": sorted(changes)}
-    return _saved(services, session, row, "schedule_updated", details, client.actor(user))
+    return _saved(services, session, row, "schedule_updated", details, origin.actor(user))
 
 
 @router.delete(ONE, response_model=Envelope[ScheduleOut], summary="Delete a schedule")
@@ -115,7 +109,7 @@ def delete_schedule(
     schedule_id: uuid.UUID,
     services: ServicesDep,
     session: SessionDep,
-    client: ClientDep,
+    origin: OriginDep,
     user: Annotated[User, require(Permission.SCHEDULES_DELETE)],
 ) -> Envelope[ScheduleOut]:
     """Remove the schedule here and in Prefect; exports it made are kept (their schedule_id set null)."""
@@ -123,7 +117,7 @@ def delete_schedule(
     out = ScheduleOut.model_validate(row)
     details = {"schedule_name": row.schedule_name, "export_type": row.export_type}
     session.delete(row)
-    audit(session, "schedule_deleted", row.id, details, actor=client.actor(user), resource=RESOURCE)
+    audit(session, "schedule_deleted", row.id, details, actor=origin.actor(user), resource=RESOURCE)
     session.commit()
     sync_schedules(services.sessions, services.settings, only=schedule_id)
     return Envelope(data=out)
@@ -134,11 +128,11 @@ def pause_schedule(
     schedule_id: uuid.UUID,
     services: ServicesDep,
     session: SessionDep,
-    client: ClientDep,
+    origin: OriginDep,
     user: Annotated[User, require(Permission.SCHEDULES_UPDATE)],
 ) -> Envelope[ScheduleOut]:
     """Stop firing (Prefect drops the runs it had scheduled); pausing a paused schedule changes nothing."""
-    return _set_active(services, session, client.actor(user), schedule_id, active=False)
+    return _set_active(services, session, origin.actor(user), schedule_id, active=False)
 
 
 @router.post(ONE + "/resume", response_model=Envelope[ScheduleOut], summary="Resume a schedule")
@@ -146,11 +140,11 @@ def resume_schedule(
     schedule_id: uuid.UUID,
     services: ServicesDep,
     session: SessionDep,
-    client: ClientDep,
+    origin: OriginDep,
     user: Annotated[User, require(Permission.SCHEDULES_UPDATE)],
 ) -> Envelope[ScheduleOut]:
     """Fire again from the next slot after now: slots missed while paused are not made up."""
-    return _set_active(services, session, client.actor(user), schedule_id, active=True)
+    return _set_active(services, session, origin.actor(user), schedule_id, active=True)
 
 
 @router.get(ONE + "/next-runs", response_model=Envelope[NextRunsOut], summary="Next fire times")

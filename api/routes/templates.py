@@ -4,13 +4,14 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.access import check_may_export, readable_templates, template_for
-from api.deps import ClientDep, ServicesDep, SessionDep, require
+from api.deps import OriginDep, ServicesDep, SessionDep, require
+from api.pagination import PageDep
 from api.permissions import Permission
-from api.schemas.common import ERROR_RESPONSES, Envelope, Page, Pagination
+from api.schemas.common import ERROR_RESPONSES, Envelope, Page
 from api.schemas.templates import TemplateCreate, TemplateOut, TemplateUpdate
 from flows.appdb.models import ExportTemplate, User
 from flows.catalog.definitions import may_export
@@ -31,10 +32,9 @@ def list_templates(
     services: ServicesDep,
     session: SessionDep,
     user: Annotated[User, require(Permission.TEMPLATES_READ)],
+    page: PageDep,
     export_type: Annotated[ExportType | None, Query()] = None,
     is_public: Annotated[bool | None, Query()] = None,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Page[TemplateOut]:
     """Templates the caller may read (their own and public ones; all for admins) of types they may export,
     newest first."""
@@ -44,16 +44,10 @@ def list_templates(
         conditions.append(ExportTemplate.export_type == export_type.value)
     if is_public is not None:
         conditions.append(ExportTemplate.is_public.is_(is_public))
-    total = session.scalar(select(func.count()).select_from(ExportTemplate).where(*conditions)) or 0
-    rows = session.scalars(
-        select(ExportTemplate)
-        .where(*conditions)
-        .order_by(ExportTemplate.created_at.desc(), ExportTemplate.id)
-        .offset((page - 1) * limit)
-        .limit(limit)
-    ).all()
-    data = [TemplateOut.model_validate(row) for row in rows]
-    return Page[TemplateOut](data=data, pagination=Pagination.of(page, limit, total))
+    newest_first = ExportTemplate.created_at.desc(), ExportTemplate.id
+    ordered = select(ExportTemplate).where(*conditions).order_by(*newest_first)
+    rows, pagination = page.of(session, ordered)
+    return Page[TemplateOut](data=[TemplateOut.model_validate(row) for row in rows], pagination=pagination)
 
 
 @router.post(
@@ -63,7 +57,7 @@ def create_template(
     body: TemplateCreate,
     services: ServicesDep,
     session: SessionDep,
-    client: ClientDep,
+    origin: OriginDep,
     user: Annotated[User, require(Permission.TEMPLATES_CREATE)],
 ) -> Envelope[TemplateOut]:
     template = _checked(body.model_dump(), user, services.settings)
@@ -72,7 +66,7 @@ def create_template(
     session.add(row)
     session.flush()
     details = {"export_type": row.export_type, "format": row.format, "is_public": row.is_public}
-    return _saved(session, row, "template_created", details, client.actor(user))
+    return _saved(session, row, "template_created", details, origin.actor(user))
 
 
 @router.put(
@@ -83,7 +77,7 @@ def update_template(
     body: TemplateUpdate,
     services: ServicesDep,
     session: SessionDep,
-    client: ClientDep,
+    origin: OriginDep,
     user: Annotated[User, require(Permission.TEMPLATES_UPDATE)],
 ) -> Envelope[TemplateOut]:
     """Change any of the fields given; the template they make together is checked like a new one."""
@@ -91,7 +85,7 @@ def update_template(
     changes = body.model_dump(exclude_unset=True)
     template = _checked({**_fields(row), **changes}, user, services.settings)
     _apply(row, template)
-    return _saved(session, row, "template_updated", {"fields": sorted(changes)}, client.actor(user))
+    return _saved(session, row, "template_updated", {"fields": sorted(changes)}, origin.actor(user))
 
 
 @router.delete(
@@ -100,7 +94,7 @@ def update_template(
 def delete_template(
     template_id: uuid.UUID,
     session: SessionDep,
-    client: ClientDep,
+    origin: OriginDep,
     user: Annotated[User, require(Permission.TEMPLATES_DELETE)],
 ) -> Envelope[TemplateOut]:
     """Remove the template (exports made from it keep their own copy of its fields; the audit row stays)."""
@@ -108,7 +102,7 @@ def delete_template(
     out = TemplateOut.model_validate(row)
     details = {"template_name": row.template_name, "export_type": row.export_type}
     session.delete(row)
-    audit(session, "template_deleted", row.id, details, actor=client.actor(user), resource=RESOURCE)
+    audit(session, "template_deleted", row.id, details, actor=origin.actor(user), resource=RESOURCE)
     session.commit()
     return Envelope(data=out)
 
