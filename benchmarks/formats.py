@@ -213,7 +213,7 @@ def reportlab_canvas(job: Job) -> None:
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.pdfgen import canvas
 
-    from flows.render.pdf_layout import BODY_SIZE, FONT_NAME, font
+    from flows.render.pdf.layout import BODY_SIZE, FONT_NAME, font
 
     font()
     pdf = canvas.Canvas(str(job.output), pagesize=landscape(A4))

@@ -3,7 +3,7 @@
     uv run python benchmarks/pdf.py [--rows N] [--scale 10] [--repeat 3]
 
 Generates N sales rows of demo data into a temporary DuckDB file, stages the 12-column selection
-below as the flow does, and renders it with flows/render/pdf.py and with the anchor: one text object
+below as the flow does, and renders it with flows.render.pdf and with the anchor: one text object
 a page, `setTextOrigin` + `textOut(str(value))` per non-NULL cell, with the same page size, font,
 font size, rows per page and stream compression (Flate, no ASCII85) as the renderer. Each run is a
 fresh subprocess (best of --repeat at N rows, one run at N x scale), timed from the first batch
@@ -32,7 +32,7 @@ from flows.pipeline.sources import parse_source
 from flows.pipeline.staging import StagedRows, write_staged
 from flows.render import RenderOptions
 from flows.render import pdf as renderer
-from flows.render.pdf_layout import BODY_SIZE, FONT_NAME, MAX_COLUMN, ROW_HEIGHT, ColumnNeed, font, plan_page
+from flows.render.pdf.layout import BODY_SIZE, FONT_NAME, MAX_COLUMN, ROW_HEIGHT, ColumnNeed, font, plan_page
 
 COLUMNS = list(SALES_COLUMNS)
 ENGINES = ("renderer", "anchor")

@@ -1,44 +1,25 @@
-"""PDF: a tabular report drawn with the reportlab canvas, one text object a page, in constant memory.
+"""The PDF report's pages and file: the reportlab canvas, one text object a page.
 
 The first page carries the title (export name), export type, filters, generation time (UTC and the
 requester's timezone) and row count; every page repeats the header row and ends with "Page X of Y".
-Every row has the same height: text too wide for its column is cut with an ellipsis, so the page
-count follows from the row count before drawing starts. Numbers are right-aligned: integers as
-they are (IDs, years), decimals with thousands separators and their scale, currency with at least
-2 decimals, percent (percent points) with "%". Dates are ISO; timestamps are shown in UTC to the
-second with "UTC" after them; booleans are Yes/No; NULL is blank.
 
-Text is set in Noto Sans (Latin, Greek, Cyrillic), embedded. Text is NFC-normalised, control
-characters become spaces, invisible format characters (zero-width joiners, bidi marks, soft
-hyphens) are dropped, and each run of characters the font has no glyph for (CJK, emoji, Arabic,
-Hebrew, ...) becomes one U+FFFD replacement character, so a reader sees that something is missing.
-
-Rows are formatted a slice at a time and each finished page is written to the file at once (see
-`_StreamingDocument`), so memory stays flat however many rows there are.
+Each finished page is written to the file at once (see `_StreamingDocument`), so memory stays flat
+however many pages there are.
 """
 
-import re
-import unicodedata
 from array import array
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from functools import cache
-from itertools import chain
-from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from reportlab.pdfbase import pdfdoc
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.pdfgen.textobject import PDFTextObject
 
-from flows.catalog.definitions import DisplayFormat
-from flows.pipeline.staging import StagedRows
-from flows.render import RenderOptions, display_format, header_names
-from flows.render.pdf_layout import (
+from flows.render import RenderOptions
+from flows.render.pdf.cells import Cells, Column, printable
+from flows.render.pdf.layout import (
     BASELINE_RISE,
     BODY_SIZE,
     CELL_PADDING,
@@ -47,207 +28,19 @@ from flows.render.pdf_layout import (
     INTRO_LEADING,
     INTRO_SIZE,
     MARGIN,
-    MAX_COLUMN,
-    MIN_COLUMN,
     ROW_HEIGHT,
     TITLE_SIZE,
-    ColumnNeed,
     PageLayout,
     TextFitter,
     font,
     header_bottom,
-    plan_page,
 )
 
-EXTENSION = "pdf"
-MEDIA_TYPE = "application/pdf"
-
-PLACEHOLDER = "\ufffd"
-PLACEHOLDER_RUN = re.compile(PLACEHOLDER + "{2,}")
-CHUNK_ROWS = 1024
-SAMPLE_ROWS = 512
-MAX_CELL_CHARS = 400
-FIT_CACHE_ENTRIES = 8192
-FIT_CACHE_CHARS = 100
-RIGHT_ALIGNED = frozenset({DisplayFormat.NUMBER, DisplayFormat.CURRENCY, DisplayFormat.PERCENT})
 HEADER_GRAY = 0.88
 NO_ROWS = "No rows."
 
-Displayer = Callable[[pa.Array], list[str | None]]
 
-
-def render(rows: StagedRows, target: Path, options: RenderOptions) -> None:
-    """Write the staged rows to `target` as a PDF report."""
-    body = TextFitter(BODY_SIZE)
-    columns = [_Column(field, body) for field in rows.schema]
-    labels = header_names(rows.schema, options)
-    shown = ([column.display(chunk.column(i)) for i, column in enumerate(columns)] for chunk in _chunks(rows))
-    first = next(shown, None)
-    samples = first or [[] for _ in columns]
-    intro = _intro(rows.total_rows, options)
-    layout = plan_page(
-        [column.need(label, sample) for column, label, sample in zip(columns, labels, samples, strict=True)],
-        intro_lines=len(intro) - 1,
-    )
-    for column, width in zip(columns, layout.column_widths, strict=True):
-        column.room = width - 2 * CELL_PADDING
-    with target.open("wb") as sink:
-        report = _Report(sink, layout, body, labels, columns, intro, rows.total_rows)
-        for values in chain([] if first is None else [first], shown):
-            report.draw_rows([column.fit(texts) for column, texts in zip(columns, values, strict=True)])
-        report.close()
-    if report.rows_drawn != rows.total_rows:
-        raise ValueError(
-            f"the staged file held {report.rows_drawn} rows, not the {rows.total_rows} announced"
-        )
-
-
-def _chunks(rows: StagedRows) -> Iterator[pa.RecordBatch]:
-    """The staged batches in order, in slices of at most CHUNK_ROWS rows."""
-    for batch in rows:
-        for offset in range(0, batch.num_rows, CHUNK_ROWS):
-            yield batch.slice(offset, CHUNK_ROWS)
-
-
-@dataclass(frozen=True)
-class _Cells:
-    """One column of a slice as drawn: its texts, and for right-aligned columns each text's offset."""
-
-    texts: list[str]
-    offsets: list[float] | None
-
-
-class _Column:
-    """Turns one column's values into the texts of its cells: formatted, cleaned, fitted to its width."""
-
-    def __init__(self, field: pa.Field, fitter: TextFitter) -> None:
-        shown_as = display_format(field)
-        self.right_aligned = shown_as in RIGHT_ALIGNED
-        self.flexible = shown_as is DisplayFormat.TEXT
-        self.display: Displayer = _displayer(field.type, shown_as)
-        self.room = 0.0  # the width its texts may take, set once the page is planned
-        self._fitter = fitter
-        self._fitted: dict[str, tuple[str, float]] = {}
-
-    def need(self, label: str, sample: Sequence[str | None]) -> ColumnNeed:
-        """The width this column would like: room for its label on HEADER_LINES lines and for the
-        widest value among the first SAMPLE_ROWS."""
-        width = self._fitter.width
-        label_width = max([width(label) / HEADER_LINES, *map(width, label.split())])
-        values = (width(value[:MAX_CELL_CHARS]) for value in sample[:SAMPLE_ROWS] if value)
-        values_width = max(values, default=0.0)
-        wanted = max(label_width, values_width) + 2 * CELL_PADDING
-        return ColumnNeed(min(MAX_COLUMN, max(MIN_COLUMN, wanted)), self.flexible)
-
-    def fit(self, values: Sequence[str | None]) -> _Cells:
-        texts: list[str] = []
-        offsets: list[float] = []
-        fitted, fit, room = self._fitted, self._fitter.fit, self.room
-        for value in values:
-            if value is None:
-                texts.append("")
-                offsets.append(0.0)
-                continue
-            cell = fitted.get(value)
-            if cell is None:
-                text, text_width = fit(value[:MAX_CELL_CHARS], room, cut=len(value) > MAX_CELL_CHARS)
-                cell = (text, room - text_width)
-                if len(value) <= FIT_CACHE_CHARS:
-                    if len(fitted) >= FIT_CACHE_ENTRIES:
-                        fitted.clear()
-                    fitted[value] = cell
-            texts.append(cell[0])
-            offsets.append(cell[1])
-        return _Cells(texts, offsets if self.right_aligned else None)
-
-
-def _displayer(arrow_type: pa.DataType, shown_as: DisplayFormat) -> Displayer:
-    """The function giving a column's display texts (None for NULL), by display format."""
-    if shown_as in RIGHT_ALIGNED:
-        return _number_displayer(arrow_type, shown_as)
-    if shown_as is DisplayFormat.DATE:
-        return _date
-    if shown_as is DisplayFormat.DATETIME:
-        return _timestamp
-    if shown_as is DisplayFormat.BOOLEAN:
-        return _boolean
-    return _text
-
-
-def _number_displayer(arrow_type: pa.DataType, shown_as: DisplayFormat) -> Displayer:
-    """Decimals with thousands separators and their scale (currency: at least 2 decimals); integers
-    as they are, since IDs and years read badly grouped; percent points with "%" after them."""
-    spec = ""
-    if pa.types.is_decimal(arrow_type):
-        decimals = max(2, arrow_type.scale) if shown_as is DisplayFormat.CURRENCY else arrow_type.scale
-        spec = f",.{decimals}f"
-    suffix = "%" if shown_as is DisplayFormat.PERCENT else ""
-
-    def numbers(values: pa.Array) -> list[str | None]:
-        return [None if value is None else format(value, spec) + suffix for value in values.to_pylist()]
-
-    return numbers
-
-
-def _date(values: pa.Array) -> list[str | None]:
-    shown: list[str | None] = pc.cast(values, pa.string()).to_pylist()
-    return shown
-
-
-def _timestamp(values: pa.Array) -> list[str | None]:
-    seconds = pc.cast(values, pa.timestamp("s", tz="UTC"), safe=False)
-    shown: list[str | None] = pc.strftime(seconds, format="%Y-%m-%d %H:%M:%S UTC").to_pylist()
-    return shown
-
-
-def _boolean(values: pa.Array) -> list[str | None]:
-    shown: list[str | None] = pc.if_else(values, "Yes", "No").to_pylist()
-    return shown
-
-
-def _text(values: pa.Array) -> list[str | None]:
-    """Text cells made `_printable`; very long texts are cut in Arrow before they reach Python."""
-    strings = pc.utf8_slice_codeunits(pc.cast(values, pa.string()), 0, 2 * MAX_CELL_CHARS)
-    return [None if text is None else _printable(text) for text in strings.to_pylist()]
-
-
-def _printable(text: str) -> str:
-    """Text the font can show: NFC, control characters as spaces, format characters dropped, each
-    run of missing glyphs one U+FFFD; cut to MAX_CELL_CHARS + 1 characters (one more than a cell
-    shows, telling that the text went on)."""
-    if not (text.isascii() and text.isprintable()):
-        text = unicodedata.normalize("NFC", text).translate(_glyph_table())
-        text = PLACEHOLDER_RUN.sub(PLACEHOLDER, text)
-    return text[: MAX_CELL_CHARS + 1]
-
-
-class _GlyphTable(dict[int, str]):
-    """A `str.translate` table filled on first use of each character: itself if the font has a
-    glyph for it, a space for control and line/paragraph separators, nothing for (invisible) format
-    characters, else the placeholder."""
-
-    def __init__(self, codes: frozenset[int]) -> None:
-        super().__init__()
-        self._codes = codes
-
-    def __missing__(self, code: int) -> str:
-        category = unicodedata.category(chr(code))
-        if category in ("Cc", "Zl", "Zp"):
-            shown = " "
-        elif category == "Cf":
-            shown = ""
-        else:
-            shown = chr(code) if code in self._codes else PLACEHOLDER
-        self[code] = shown
-        return shown
-
-
-@cache
-def _glyph_table() -> _GlyphTable:
-    return _GlyphTable(frozenset(font().face.charToGlyph))
-
-
-def _intro(total_rows: int, options: RenderOptions) -> list[str]:
+def intro_lines(total_rows: int, options: RenderOptions) -> list[str]:
     """The first page's lines: title, export type, filters, generation time, row count."""
     lines = [options.title]
     if options.export_type:
@@ -259,10 +52,11 @@ def _intro(total_rows: int, options: RenderOptions) -> list[str]:
         lines.append("Filters: none")
     lines.append(f"Generated: {_generated(options.generated_at, options.requester_timezone)}")
     lines.append(f"Rows: {total_rows:,}")
-    return [_printable(line) for line in lines]
+    return [printable(line) for line in lines]
 
 
 def _filter_text(value: object) -> str:
+    """A filter value as the intro shows it: lists and operators with their operands joined by commas."""
     if isinstance(value, Mapping):
         return ", ".join(f"{operator} {_filter_text(operand)}" for operator, operand in value.items())
     if isinstance(value, list | tuple):
@@ -280,7 +74,7 @@ def _generated(generated_at: datetime, timezone: str) -> str:
     return f"{shown} ({local:%Y-%m-%d %H:%M:%S %Z}, {timezone})"
 
 
-class _Report:
+class Report:
     """The canvas and the page being drawn: header and footer on every page, the intro on the first."""
 
     def __init__(
@@ -289,7 +83,7 @@ class _Report:
         layout: PageLayout,
         fitter: TextFitter,
         labels: Sequence[str],
-        columns: Sequence[_Column],
+        columns: Sequence[Column],
         intro: Sequence[str],
         total_rows: int,
     ) -> None:
@@ -308,7 +102,7 @@ class _Report:
         self._canvas.setTitle(intro[0])
         self._canvas.setCreator("exportflow")
 
-    def draw_rows(self, columns: Sequence[_Cells]) -> None:
+    def draw_rows(self, columns: Sequence[Cells]) -> None:
         """Draw a slice of rows, column by column, onto as many pages as it takes."""
         count = len(columns[0].texts)
         done = 0
@@ -333,7 +127,7 @@ class _Report:
             self._end_page()
         self._canvas.save()
 
-    def _draw_slice(self, text: PDFTextObject, columns: Sequence[_Cells], start: int, stop: int) -> None:
+    def _draw_slice(self, text: PDFTextObject, columns: Sequence[Cells], start: int, stop: int) -> None:
         baseline = self._row_top - ROW_HEIGHT + BASELINE_RISE
         for left, cells in zip(self._lefts, columns, strict=True):
             texts = cells.texts[start:stop]
@@ -392,7 +186,7 @@ class _Report:
 
 
 def _header_lines(
-    layout: PageLayout, fitter: TextFitter, labels: Sequence[str], columns: Sequence[_Column]
+    layout: PageLayout, fitter: TextFitter, labels: Sequence[str], columns: Sequence[Column]
 ) -> Iterator[tuple[float, float, str]]:
     """Each header line as (x, height of its baseline above the header's bottom, text): labels
     wrapped onto HEADER_LINES lines, bottom-aligned, right-aligned over numbers."""
