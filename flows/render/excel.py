@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.catalog.definitions import DisplayFormat
+from flows.catalog.model import DisplayFormat
 from flows.pipeline.staging import StagedRows
 from flows.render import RenderOptions, column_label, display_format, header_names
 

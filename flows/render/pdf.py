@@ -35,7 +35,7 @@ from reportlab.pdfbase import pdfdoc
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.pdfgen.textobject import PDFTextObject
 
-from flows.catalog.definitions import DisplayFormat
+from flows.catalog.model import DisplayFormat
 from flows.pipeline.staging import StagedRows
 from flows.render import RenderOptions, display_format, header_names
 from flows.render.pdf_layout import (
