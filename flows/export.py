@@ -55,7 +55,8 @@ from flows.pipeline.staging import StagedRows, write_staged
 from flows.render import ExportOptions, RenderOptions, media_type, renderer_for
 from flows.schedules.rules import ScheduledStart, export_of_run, start_scheduled_export
 from flows.settings import get_settings
-from flows.storage import StoredObject, export_key, open_storage
+from flows.storage.keys import export_key
+from flows.storage.store import StoredObject, open_storage
 
 logger = logging.getLogger(__name__)
 

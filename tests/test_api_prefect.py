@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from flows.appdb.engine import make_engine, session_factory, transaction
 from flows.appdb.models import DataExport, User
 from flows.export import RENDER
-from flows.storage import open_storage
+from flows.storage.store import open_storage
 from flows.vocabulary import WORK_POOL, Role
 
 if TYPE_CHECKING:

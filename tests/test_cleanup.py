@@ -31,7 +31,8 @@ from flows.cleanup import EXPORTS_FOLDER, Cleanup, CleanupReport, clean_up, expo
 from flows.exports.lifecycle import begin_export
 from flows.exports.requests import ExportRequest, create_export
 from flows.settings import Settings, get_settings
-from flows.storage import TEMP_DIR, Storage, open_storage
+from flows.storage.keys import TEMP_DIR
+from flows.storage.store import Storage, open_storage
 from flows.vocabulary import ExportStatus
 from tests.api.conftest import (
     Caller,

@@ -41,7 +41,7 @@ from flows.exports.audit import Actor, audit
 from flows.exports.lifecycle import ACTIVE_STATUSES, cancel_export
 from flows.exports.requests import ExportRequest, create_export
 from flows.orchestration.flow_runs import cancel_run, start_export_run
-from flows.storage import open_storage
+from flows.storage.store import open_storage
 from flows.vocabulary import ExportFormat, ExportPriority, ExportStatus, ExportType, Role
 
 router = APIRouter(tags=["exports"], responses=ERROR_RESPONSES)
