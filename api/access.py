@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from api.errors import ApiError, not_found
 from api.permissions import sees_everyones_objects
 from flows.appdb.models import DataExport, ExportTemplate, User
-from flows.catalog.definitions import may_export
+from flows.exports.policy import may_export
 from flows.settings import Settings
 from flows.vocabulary import ExportType, Role
 

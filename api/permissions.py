@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 from enum import StrEnum
 
+from flows.exports.policy import PRIVILEGED_ROLES
 from flows.vocabulary import Role
 
 
@@ -45,14 +46,12 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     Role.MANAGER: _MANAGER,
 }
 
-# Object-level rule: these roles see and act on every user's exports and templates;
-# any other role only on its own (and on public templates, read-only).
-SEES_EVERYONES_OBJECTS = frozenset({Role.SUPER_ADMIN, Role.ADMIN})
-
 
 def has_permission(role: Role, permission: Permission) -> bool:
     return permission in ROLE_PERMISSIONS[role]
 
 
 def sees_everyones_objects(role: Role) -> bool:
-    return role in SEES_EVERYONES_OBJECTS
+    """Object-level rule: the privileged roles see and act on every user's exports and templates;
+    any other role only on its own (and on public templates, read-only)."""
+    return role in PRIVILEGED_ROLES

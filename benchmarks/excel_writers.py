@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from common import SALES_COLUMNS
 
-from flows.catalog.definitions import DisplayFormat
+from flows.catalog.model import DisplayFormat
 from flows.catalog.query import build_query
 from flows.demo_warehouse import generate_demo_data
 from flows.pipeline.extract import stream_batches

@@ -40,13 +40,15 @@ from flows.appdb.models import DataExport
 from flows.exports.audit import audit
 from flows.pipeline.retries import RETRIES
 from flows.settings import Settings, get_settings
-from flows.storage import TEMP_DIR, ObjectNotFoundError, Storage, open_storage
+from flows.storage.failures import ObjectNotFoundError
+from flows.storage.keys import TEMP_DIR
+from flows.storage.store import Storage, open_storage
 from flows.vocabulary import ExportStatus
 
 logger = logging.getLogger(__name__)
 
 EXPORTS_FOLDER = "exports"
-"""The first segment of every export's key (flows.storage.export_key)."""
+"""The first segment of every export's key (flows.storage.keys.export_key)."""
 KEYS_PER_QUERY = 500
 LISTED = 100
 """Orphan keys an audit entry or a summary names at most (the count is always complete)."""

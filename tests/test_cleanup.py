@@ -32,7 +32,8 @@ from flows.exports.creation import create_export
 from flows.exports.lifecycle import begin_export
 from flows.exports.requests import ExportRequest
 from flows.settings import Settings, get_settings
-from flows.storage import TEMP_DIR, Storage, open_storage
+from flows.storage.keys import TEMP_DIR
+from flows.storage.store import Storage, open_storage
 from flows.vocabulary import ExportStatus
 from tests.api.conftest import (
     Caller,

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from flows.appdb.engine import make_engine, session_factory
 from flows.appdb.models import DataExport
 from flows.export import RENDER
-from flows.storage import TEMP_DIR, open_storage
+from flows.storage.keys import TEMP_DIR
+from flows.storage.store import open_storage
 from flows.vocabulary import ExportStatus, Role
 from tests.app_rows import audit_of, wait_for_row
 

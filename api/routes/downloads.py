@@ -30,7 +30,8 @@ from api.signing import LINK_PARAMETER, DownloadClaims, sign_download, verify_do
 from flows.appdb.models import DataExport, ExportDownloadLog, User
 from flows.exports.audit import audit
 from flows.render import NDJSON_MEDIA_TYPE, ExportOptions, media_type, renderer_for
-from flows.storage import READ_CHUNK, ObjectNotFoundError, Storage, open_storage
+from flows.storage.failures import ObjectNotFoundError
+from flows.storage.store import READ_CHUNK, Storage, open_storage
 from flows.vocabulary import ExportFormat, ExportStatus
 
 router = APIRouter(tags=["downloads"], responses=ERROR_RESPONSES)

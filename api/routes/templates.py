@@ -14,9 +14,9 @@ from api.permissions import Permission
 from api.schemas.common import ERROR_RESPONSES, Envelope, Page
 from api.schemas.templates import TemplateCreate, TemplateOut, TemplateUpdate
 from flows.appdb.models import ExportTemplate, User
-from flows.catalog.definitions import may_export
 from flows.catalog.query import build_query
 from flows.exports.audit import Actor, audit
+from flows.exports.policy import may_export
 from flows.exports.requests import parse_model
 from flows.pipeline.sources import SourceKind
 from flows.settings import Settings

@@ -9,8 +9,10 @@ from api.permissions import Permission
 from api.schemas.common import ERROR_RESPONSES, Envelope
 from api.schemas.types import ColumnOut, ExportTypeOut, FilterOut, SortOut
 from flows.appdb.models import User
-from flows.catalog.definitions import CATALOG, ExportDefinition, is_sensitive, may_export
+from flows.catalog.definitions import CATALOG
+from flows.catalog.model import ExportDefinition
 from flows.catalog.query import OPERATORS, Operator
+from flows.exports.policy import is_sensitive, may_export
 from flows.vocabulary import ExportFormat, Role
 
 router = APIRouter(tags=["types"], responses=ERROR_RESPONSES)

@@ -2,7 +2,7 @@
 
 from pydantic import BaseModel, Field
 
-from flows.catalog.definitions import DisplayFormat, FilterKind, SortDirection, ValueType
+from flows.catalog.model import DisplayFormat, FilterKind, SortDirection, ValueType
 from flows.catalog.query import Operator
 from flows.vocabulary import ExportFormat, ExportType
 

@@ -20,11 +20,7 @@ Filter syntax: `filters` is an object whose entries all have to hold (AND).
   enum and text filters take eq, in and not_in (a list); boolean filters take eq.
 
 Filters are named like the column they compare; the catalog lists each type's filters and
-their kinds. Values: dates as "YYYY-MM-DD"; numbers as JSON numbers or decimal strings
-("12.50"), whole numbers for integer columns, below 10^18 in size and with at most 18
-decimals; enum values exactly as the catalog lists them; text up to 1,000 characters
-without NUL, matched exactly (case-sensitive); booleans as true or false. null is never a
-filter value.
+their kinds. Values are checked and converted as flows/catalog/filter_values.py describes.
 
 Sort: `sort_by` names a sortable column (default: the type's default sort), `sort_order` is
 asc or desc (default: asc when sort_by is given, else the type's default direction). Ties are
@@ -35,18 +31,18 @@ Every mistake raises InvalidInputError naming the field as the caller wrote it: 
 `filters.region.in[3]`, `filters.date_to`, `sort_by`, `sort_order`.
 """
 
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import TypeAlias, TypeVar
+from typing import TypeVar
 
 import pyarrow as pa
 
-from flows.catalog.definitions import (
+from flows.catalog.definitions import get_definition
+from flows.catalog.filter_values import FilterValue, coerce, to_date
+from flows.catalog.model import (
     DATE_FROM,
     DATE_TO,
     IDENTIFIER,
@@ -56,23 +52,15 @@ from flows.catalog.definitions import (
     FilterKind,
     Sort,
     SortDirection,
-    ValueType,
     arrow_schema,
-    get_definition,
 )
 from flows.errors import InvalidInputError
 from flows.pipeline.sources import SourceKind
 from flows.vocabulary import ExportType
 
 MAX_IN_VALUES = 100
-MAX_TEXT_LENGTH = 1000
-MAX_DECIMAL_PLACES = 18
-NUMBER_LIMIT = 10**18
-ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-DECIMAL_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 PLACEHOLDERS: Mapping[SourceKind, str] = {SourceKind.DUCKDB: "?", SourceKind.POSTGRESQL: "%s"}
 
-FilterValue: TypeAlias = date | Decimal | int | str | bool
 E = TypeVar("E", bound=StrEnum)
 
 
@@ -203,7 +191,7 @@ def _parse_filters(definition: ExportDefinition, filters: object) -> list[Condit
 def _date_range(definition: ExportDefinition, filters: Mapping[object, object]) -> list[Condition]:
     """The conditions of `date_from` / `date_to` on the type's date column."""
     bounds = {
-        name: _to_date(filters[name], f"filters.{name}") for name in (DATE_FROM, DATE_TO) if name in filters
+        name: to_date(filters[name], f"filters.{name}") for name in (DATE_FROM, DATE_TO) if name in filters
     }
     start, end = bounds.get(DATE_FROM), bounds.get(DATE_TO)
     if start is not None and end is not None and start > end:
@@ -243,7 +231,7 @@ def _condition(found: Filter, name: object, value: object, field: str) -> Condit
         return Condition(found.name, operator, _value_list(found, value, field))
     if operator is Operator.BETWEEN:
         return Condition(found.name, operator, _between(found, value, field))
-    return Condition(found.name, operator, (_coerce(found, value, field),))
+    return Condition(found.name, operator, (coerce(found, value, field),))
 
 
 def _value_list(found: Filter, value: object, field: str) -> tuple[FilterValue, ...]:
@@ -253,14 +241,14 @@ def _value_list(found: Filter, value: object, field: str) -> tuple[FilterValue, 
         raise InvalidInputError(field, "the list of values is empty")
     if len(value) > MAX_IN_VALUES:
         raise InvalidInputError(field, f"at most {MAX_IN_VALUES} values")
-    coerced = [_coerce(found, item, f"{field}[{index}]") for index, item in enumerate(value)]
+    coerced = [coerce(found, item, f"{field}[{index}]") for index, item in enumerate(value)]
     return tuple(dict.fromkeys(coerced))
 
 
 def _between(found: Filter, value: object, field: str) -> tuple[FilterValue, FilterValue]:
     if not isinstance(value, list | tuple) or len(value) != 2:
         raise InvalidInputError(field, "expected [low, high]")
-    low, high = (_coerce(found, item, f"{field}[{index}]") for index, item in enumerate(value))
+    low, high = (coerce(found, item, f"{field}[{index}]") for index, item in enumerate(value))
     if _above(low, high):
         raise InvalidInputError(field, "low is above high")
     return low, high
@@ -281,85 +269,6 @@ def _above(low: FilterValue, high: FilterValue) -> bool:
     if isinstance(low, int | Decimal) and isinstance(high, int | Decimal):
         return low > high
     return False
-
-
-def _coerce(found: Filter, value: object, field: str) -> FilterValue:
-    """Check a value against the filter's kind and turn it into the Python type bound."""
-    match found.kind:
-        case FilterKind.DATE:
-            return _to_date(value, field)
-        case FilterKind.NUMBER:
-            return _to_number(value, field, found.column.value_type is ValueType.INTEGER)
-        case FilterKind.ENUM:
-            return _to_enum(value, field, found.column.allowed_values)
-        case FilterKind.TEXT:
-            return _to_text(value, field)
-        case FilterKind.BOOLEAN:
-            return _to_bool(value, field)
-
-
-def _to_date(value: object, field: str) -> date:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and ISO_DATE.fullmatch(value):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise InvalidInputError(field, "expected a date as YYYY-MM-DD")
-
-
-def _to_number(value: object, field: str, whole: bool) -> Decimal | int:
-    number = _as_decimal(value)
-    if number is None:
-        raise InvalidInputError(field, "expected a number")
-    if abs(number) >= NUMBER_LIMIT:
-        raise InvalidInputError(field, "number out of range")
-    if whole:
-        if number != number.to_integral_value():
-            raise InvalidInputError(field, "expected a whole number")
-        return int(number)
-    exponent = number.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -MAX_DECIMAL_PLACES:
-        raise InvalidInputError(field, f"at most {MAX_DECIMAL_PLACES} decimal places")
-    return number
-
-
-def _as_decimal(value: object) -> Decimal | None:
-    """A finite Decimal from a JSON number, a Decimal or a decimal string; None otherwise."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float) and math.isfinite(value):
-        return Decimal(repr(value))
-    if isinstance(value, Decimal) and value.is_finite():
-        return value
-    if isinstance(value, str) and DECIMAL_TEXT.fullmatch(value):
-        return Decimal(value)
-    return None
-
-
-def _to_enum(value: object, field: str, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise InvalidInputError(field, f"expected one of {', '.join(allowed)}")
-    return value
-
-
-def _to_text(value: object, field: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidInputError(field, "expected a string")
-    if len(value) > MAX_TEXT_LENGTH:
-        raise InvalidInputError(field, f"at most {MAX_TEXT_LENGTH} characters")
-    if "\x00" in value:
-        raise InvalidInputError(field, "NUL characters are not allowed")
-    return value
-
-
-def _to_bool(value: object, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidInputError(field, "expected true or false")
-    return value
 
 
 def _parse_sort(definition: ExportDefinition, sort_by: object, sort_order: object) -> Sort:

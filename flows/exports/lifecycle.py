@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flows.appdb.engine import transaction
 from flows.appdb.models import DataExport, ExportStatistic, User
-from flows.catalog.definitions import may_export
 from flows.errors import ExportCancelled, TerminalError
 from flows.exports.audit import SYSTEM, Actor, audit
+from flows.exports.policy import may_export
 from flows.settings import Settings
 from flows.vocabulary import ExportFormat, ExportStatus, ExportType, Role
 

@@ -32,7 +32,7 @@ from flows.exports.lifecycle import ExportJob
 from flows.exports.requests import normalized_recipients
 from flows.render import renderer_for
 from flows.settings import Settings
-from flows.storage import StoredObject
+from flows.storage.store import StoredObject
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from flows.catalog.definitions import DisplayFormat
+from flows.catalog.model import DisplayFormat
 from flows.pipeline.staging import StagedRows
 from flows.vocabulary import ExportFormat
 

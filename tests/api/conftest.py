@@ -21,7 +21,8 @@ from flows.pipeline.file_names import export_file_name
 from flows.pipeline.sources import Source
 from flows.render import RenderOptions, renderer_for
 from flows.settings import Settings
-from flows.storage import export_key, open_storage
+from flows.storage.keys import export_key
+from flows.storage.store import open_storage
 from flows.vocabulary import ExportFormat, Role
 
 if TYPE_CHECKING:

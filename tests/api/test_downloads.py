@@ -157,7 +157,7 @@ def test_the_owner_downloads_the_file_that_matches_its_checksum(
     # httpx is this test's own HTTP client (a browser, in real life); every other logger is the server's.
     server_records = [record for record in caplog.records if record.name != "httpx"]
     logged_text = "\n".join(f"{record.name} {record.getMessage()}" for record in server_records)
-    assert any(record.name == "flows.storage" for record in server_records)  # logging was captured
+    assert any(record.name == "flows.storage.store" for record in server_records)  # logging was captured
     assert secret not in logged_text
     assert data["download_url"] not in logged_text
 

@@ -1,30 +1,19 @@
-"""The catalog against both demo warehouses: schemas, SQL files, filters, sort order, sensitivity."""
+"""The catalog against both demo warehouses: schemas, SQL files, filters and sort order."""
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
-from flows.catalog.definitions import (
-    CATALOG,
-    IDENTIFIER,
-    SQL_DIR,
-    ValueType,
-    get_definition,
-    load_sql,
-    may_export,
-)
+from flows.catalog.definitions import CATALOG, get_definition
 from flows.catalog.query import build_query
 from flows.errors import InvalidInputError, TerminalError
 from flows.pipeline.extract import conform_batch, stream_batches
 from flows.pipeline.sources import Source, SourceKind, duckdb_connection, postgres_connection
-from flows.settings import Settings
-from flows.vocabulary import ExportType, Role
+from flows.vocabulary import ExportType
 
 BATCH_ROWS = 700
 EXPORT_TYPES = list(ExportType)
@@ -123,48 +112,6 @@ def output_columns(source: Source, sql: str) -> list[str]:
             return [column[0] for column in connection.execute(sql).description or ()]
     with postgres_connection(source) as connection:
         return [column.name for column in connection.execute(sql).description or ()]
-
-
-def header_columns(sql: str) -> list[str]:
-    """Column names listed in a SQL file's header, between `-- Columns:` and `-- Parameters`."""
-    header = sql.split("\nSELECT", 1)[0]
-    listed = header.split("-- Columns:", 1)[1].split("-- Parameters", 1)[0]
-    return re.findall(r"[a-z][a-z0-9_]*", listed)
-
-
-@pytest.mark.parametrize("export_type", EXPORT_TYPES)
-def test_sql_file_header_lists_the_catalog_columns(export_type: ExportType):
-    definition = CATALOG[export_type]
-    sql = load_sql(definition.sql_file)
-    assert header_columns(sql) == list(definition.column_names)
-    header_words = [word for word in sql.split("\nSELECT", 1)[0].split() if word != "--"]
-    assert "query builder" in " ".join(header_words)
-    assert "binds every filter value" in " ".join(header_words)
-    assert not set(";%?") & set(sql)
-
-
-def test_every_sql_file_belongs_to_a_type():
-    assert sorted(path.name for path in SQL_DIR.glob("*.sql")) == sorted(
-        definition.sql_file for definition in CATALOG.values()
-    )
-
-
-def test_catalog_identifiers_and_arrow_types():
-    expected_types = {
-        ValueType.STRING: pa.string(),
-        ValueType.INTEGER: pa.int64(),
-        ValueType.BOOLEAN: pa.bool_(),
-        ValueType.DATE: pa.date32(),
-        ValueType.TIMESTAMP: pa.timestamp("us", tz="UTC"),
-    }
-    for definition in CATALOG.values():
-        assert IDENTIFIER.fullmatch(definition.export_type)
-        for column in definition.columns:
-            assert IDENTIFIER.fullmatch(column.name)
-            wanted = expected_types.get(column.value_type) or pa.decimal128(18, column.scale)
-            assert column.arrow_type == wanted
-        for field in definition.arrow_schema():
-            assert set(field.metadata) == {b"label", b"format"}
 
 
 def test_unknown_export_type_names_the_field():
@@ -314,26 +261,6 @@ def test_decimal_columns_keep_their_scale(duckdb_warehouse: Source):
     table = export_table(duckdb_warehouse, ExportType.MARKETING, columns=["ctr_percent", "budget"])
     ctr = [value for value in table.column("ctr_percent").to_pylist() if value is not None]
     assert all(isinstance(value, Decimal) and value.as_tuple().exponent == -4 for value in ctr)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path)
-
-
-def test_sensitive_types_are_for_admins_only(settings: Settings):
-    for export_type in ExportType:
-        sensitive = export_type in (ExportType.PAYROLL, ExportType.STAFF)
-        assert may_export(Role.SUPER_ADMIN, export_type, settings)
-        assert may_export(Role.ADMIN, export_type, settings)
-        assert may_export(Role.MANAGER, export_type, settings) is not sensitive
-
-
-def test_sensitive_types_come_from_settings(tmp_path: Path):
-    settings = Settings(home=tmp_path, sensitive_export_types=[ExportType.SALES])
-    assert not may_export(Role.MANAGER, ExportType.SALES, settings)
-    assert may_export(Role.MANAGER, ExportType.PAYROLL, settings)
-    assert may_export(Role.ADMIN, ExportType.SALES, settings)
 
 
 def test_filters_sorts_and_defaults_name_catalog_columns():

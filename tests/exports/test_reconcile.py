@@ -40,7 +40,8 @@ from flows.exports.requests import ExportRequest
 from flows.orchestration.flow_runs import run_key
 from flows.pipeline.progress import Heartbeat
 from flows.settings import Settings
-from flows.storage import TEMP_DIR, export_key, open_storage
+from flows.storage.keys import TEMP_DIR, export_key
+from flows.storage.store import open_storage
 from flows.vocabulary import ExportStatus
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

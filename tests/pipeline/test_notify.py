@@ -31,7 +31,7 @@ from flows.pipeline.notify import (
     send_export_ready,
 )
 from flows.settings import Settings
-from flows.storage import StoredObject
+from flows.storage.store import StoredObject
 from flows.vocabulary import ExportFormat, ExportType
 
 if TYPE_CHECKING:

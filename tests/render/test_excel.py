@@ -22,8 +22,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from python_calamine import CalamineWorkbook
 
-from flows.catalog import definitions as catalog
-from flows.catalog.definitions import Column, DisplayFormat, get_definition
+from flows.catalog import model as catalog
+from flows.catalog.definitions import get_definition
+from flows.catalog.model import Column, DisplayFormat
 from flows.pipeline.sources import Source
 from flows.pipeline.staging import StagedRows, write_staged
 from flows.render import RenderOptions, column_label, display_format, excel, renderer_for

@@ -1,8 +1,9 @@
-"""Storage against real backends: a local folder, and S3 through s3fs on a moto server on loopback.
+"""Uploads, reads, listings and cleanup against real backends: a local folder, and S3 through s3fs
+on a moto server on loopback.
 
-Nothing is mocked, and the failures are real ones: the kernel's file-size limit (RLIMIT_FSIZE)
-stops a local write mid-stream, and a TCP proxy in front of moto (tests/fixtures_s3.py) cuts the
-connections mid-upload or answers S3 errors itself.
+The failures are real ones: the kernel's file-size limit (RLIMIT_FSIZE) stops a local write
+mid-stream, and a TCP proxy in front of moto (tests/fixtures_s3.py) cuts the connections
+mid-upload or answers S3 errors itself.
 """
 
 import hashlib
@@ -10,7 +11,6 @@ import logging
 import os
 import resource
 import signal
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,45 +21,17 @@ import pytest
 
 from flows.errors import TerminalError, TransientError
 from flows.settings import Settings
-from flows.storage import (
-    TEMP_DIR,
-    ObjectNotFoundError,
-    Storage,
-    StoredObject,
-    export_key,
-    open_storage,
-)
+from flows.storage.failures import ObjectNotFoundError
+from flows.storage.keys import TEMP_DIR
+from flows.storage.store import Storage, StoredObject, open_storage
+from tests.storage.conftest import KEY, MIB, S3_PART, assert_nothing_stored, random_file, temporaries
 
 if TYPE_CHECKING:
     from tests.fixtures_s3 import FaultProxy
 
 pytest_plugins = ["tests.fixtures_s3"]
 
-MIB = 1024 * 1024
-S3_PART = 5 * MIB  # the smallest part S3 accepts
 TWO_PARTS = S3_PART + MIB  # a file S3 receives in two parts
-EXPORT_ID = uuid.UUID("0b6f3c5e-7d1a-4c8e-9f2b-3a4d5e6f7a8b")
-KEY = f"exports/sales/2026/01/{EXPORT_ID}/q1-sales_20260105-093000.csv"
-
-
-@pytest.fixture
-def local_storage(tmp_path: Path) -> Storage:
-    return open_storage(Settings(home=tmp_path / "home"))
-
-
-@pytest.fixture
-def s3_storage(s3_settings: Settings) -> Storage:
-    return open_storage(s3_settings, attempts=1, block_size=S3_PART)
-
-
-def random_file(path: Path, size: int) -> Path:
-    path.write_bytes(os.urandom(size))
-    return path
-
-
-def temporaries(storage: Storage) -> list[str]:
-    found: list[str] = storage.filesystem.find(f"{storage.root}/{TEMP_DIR}")
-    return found
 
 
 def multipart_uploads(storage: Storage) -> list[dict[str, Any]]:
@@ -80,12 +52,6 @@ def assert_stored(storage: Storage, stored: StoredObject, source: Path) -> None:
     assert storage.exists(KEY)
     assert storage.size(KEY) == len(data)
     assert storage.list_keys() == [KEY]
-    assert temporaries(storage) == []
-
-
-def assert_nothing_stored(storage: Storage) -> None:
-    assert not storage.exists(KEY)
-    assert storage.list_keys() == []
     assert temporaries(storage) == []
 
 
@@ -138,36 +104,6 @@ def test_delete_is_idempotent_and_missing_files_are_reported(local_storage: Stor
         local_storage.open_read(KEY)
 
 
-@pytest.mark.parametrize(
-    "key",
-    [
-        "",
-        "/etc/passwd",
-        "../outside.csv",
-        "exports/../../outside.csv",
-        "exports//q1.csv",
-        "exports/./q1.csv",
-        "exports/q1.csv/",
-        "exports\\q1.csv",
-        "exports/q1\n.csv",
-        "exports/*.csv",
-        f"{TEMP_DIR}/q1.csv",
-        "exports/" + "x" * 1100,
-    ],
-)
-def test_bad_keys_are_refused(local_storage: Storage, tmp_path: Path, key: str) -> None:
-    source = random_file(tmp_path / "q1.csv", 10)
-
-    with pytest.raises(TerminalError, match="invalid storage key"):
-        local_storage.upload(source, key, "text/csv")
-    for operation in (local_storage.delete, local_storage.exists, local_storage.open_read):
-        with pytest.raises(TerminalError, match="invalid storage key"):
-            operation(key)
-
-    files = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*") if path.is_file())
-    assert files == ["home/secrets/jwt_secret", "home/secrets/signing_secret", "q1.csv"]
-
-
 def test_list_keys_by_folder_without_temporaries(local_storage: Storage, tmp_path: Path) -> None:
     keys = ["exports/sales/a.csv", "exports/sales/2026/b.csv", "exports/sales2/c.csv", "exports/staff/d.csv"]
     for key in keys:
@@ -193,16 +129,6 @@ def test_remove_stale_temporaries_keeps_recent_ones(local_storage: Storage, tmp_
 
     assert sorted(temp_dir.iterdir()) == [recent]
     assert local_storage.list_keys() == [KEY]
-
-
-def test_export_key_layout() -> None:
-    key = export_key(
-        "sales", datetime(2026, 1, 5, 9, 30, tzinfo=UTC), EXPORT_ID, "q1-sales_20260105-093000.csv"
-    )
-
-    assert key == KEY
-    with pytest.raises(TerminalError):
-        export_key("sales", datetime(2026, 1, 5, tzinfo=UTC), EXPORT_ID, "../q1.csv")
 
 
 @pytest.mark.parametrize("size", [0, 1000, TWO_PARTS], ids=["empty", "one-put", "multipart"])
@@ -271,7 +197,7 @@ def test_s3_server_gone_mid_upload_leaves_parts_that_cleanup_removes(
     an object (nothing is visible under any key) and the cleanup flow's call removes them later."""
     source = random_file(tmp_path / "q1.csv", TWO_PARTS)
 
-    with caplog.at_level(logging.WARNING, logger="flows.storage"), pytest.raises(TransientError):
+    with caplog.at_level(logging.WARNING, logger="flows.storage.store"), pytest.raises(TransientError):
         upload_through_cut(s3_settings, s3_proxy, source, attempts=1, stay_down=True)
     s3_proxy.restore()
 
@@ -282,38 +208,3 @@ def test_s3_server_gone_mid_upload_leaves_parts_that_cleanup_removes(
     assert len(multipart_uploads(s3_storage)) == 1
     assert s3_storage.remove_stale_temporaries(older_than=timedelta(0)) == 1
     assert multipart_uploads(s3_storage) == []
-
-
-def test_s3_missing_bucket_is_terminal(s3_settings: Settings, tmp_path: Path) -> None:
-    settings = s3_settings.model_copy(update={"storage_url": "s3://no-such-bucket/files"})
-    storage = open_storage(settings, attempts=1)
-
-    with pytest.raises(TerminalError, match="bucket does not exist"):
-        storage.upload(random_file(tmp_path / "q1.csv", 10), KEY, "text/csv")
-
-
-@pytest.mark.parametrize(
-    ("status", "code", "error"),
-    [
-        (503, "SlowDown", TransientError),
-        (500, "InternalError", TransientError),
-        (403, "AccessDenied", TerminalError),
-    ],
-)
-def test_s3_error_replies_are_classified(
-    s3_settings: Settings,
-    s3_storage: Storage,
-    s3_proxy: "FaultProxy",
-    tmp_path: Path,
-    status: int,
-    code: str,
-    error: type[Exception],
-) -> None:
-    storage = open_storage(s3_proxy.reach(s3_settings), attempts=1)
-    s3_proxy.answer(status, code)
-
-    with pytest.raises(error, match=code) as raised:
-        storage.upload(random_file(tmp_path / "q1.csv", 10), KEY, "text/csv")
-
-    assert type(raised.value) is error
-    assert_nothing_stored(s3_storage)

@@ -1,20 +1,15 @@
 """Export files in object storage through fsspec: a local folder by default, or S3 (s3fs).
 
-Keys are relative to the storage root, `exports/<type>/<yyyy>/<mm>/<export id>/<file name>`.
 An upload streams to a temporary key under `<root>/.tmp/`, hashing as it writes, checks the
 stored size, then promotes the temporary to the final key (local: fsync and atomic rename;
 S3: server-side copy, then delete). A failed upload leaves nothing under the final key.
-
-Library errors come out as TransientError (retrying may help: 5xx, throttling, timeouts, lost
-connections) or TerminalError (it cannot: access denied, no such bucket, a bad key).
+Keys are checked by flows/storage/keys.py; errors come out as flows/storage/failures.py says.
 """
 
-import errno
 import hashlib
 import logging
 import os
 import posixpath
-import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -22,53 +17,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
-from uuid import UUID
 
-import botocore.exceptions
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.spec import AbstractBufferedFile, AbstractFileSystem
 from s3fs import S3FileSystem
-from s3fs.core import MANAGED_COPY_THRESHOLD, S3_RETRYABLE_ERRORS
+from s3fs.core import MANAGED_COPY_THRESHOLD
 
-from flows.errors import ExportflowError, TerminalError, TransientError, describe_error
+from flows.errors import TerminalError, TransientError, describe_error
 from flows.settings import Settings
+from flows.storage.failures import ObjectNotFoundError, storage_errors
+from flows.storage.keys import TEMP_DIR, validate_key
 
 logger = logging.getLogger(__name__)
 
-TEMP_DIR = ".tmp"
-"""First key segment reserved for uploads in progress; never a final key."""
 DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024
 """Bytes buffered per S3 part (the S3 minimum is 5 MiB) and per S3 read request."""
 READ_CHUNK = 1024 * 1024
-MAX_KEY_BYTES = 1024  # the S3 limit
-
-_FORBIDDEN_IN_SEGMENT = re.compile(r"[\x00-\x1f\x7f\\*?\[\]]")
-_NETWORK_ERRORS: tuple[type[BaseException], ...] = (
-    TimeoutError,
-    ConnectionError,
-    botocore.exceptions.ConnectionError,
-    *S3_RETRYABLE_ERRORS,
-)
-_TRANSIENT_ERRNOS = frozenset(
-    {
-        errno.EIO,
-        errno.EREMOTEIO,
-        errno.EBUSY,
-        errno.EAGAIN,
-        errno.ETIMEDOUT,
-        errno.ECONNREFUSED,
-        errno.ECONNRESET,
-        errno.ECONNABORTED,
-        errno.EPIPE,
-        errno.ENETUNREACH,
-        errno.EHOSTUNREACH,
-    }
-)
-
-
-class ObjectNotFoundError(TerminalError):
-    """No stored file under the key (never uploaded, or already expired)."""
 
 
 @dataclass(frozen=True)
@@ -90,37 +55,6 @@ class ListedObject:
     modified: datetime
 
 
-def validate_key(key: str) -> str:
-    """Return `key` if it is a safe relative key; otherwise raise TerminalError."""
-    problem = _key_problem(key)
-    if problem:
-        raise TerminalError(f"invalid storage key {key!r}: {problem}")
-    return key
-
-
-def _key_problem(key: str) -> str | None:
-    if not key:
-        return "empty"
-    if len(key.encode()) > MAX_KEY_BYTES:
-        return f"longer than {MAX_KEY_BYTES} bytes"
-    if key.startswith("/"):
-        return "absolute"
-    segments = key.split("/")
-    if segments[0] == TEMP_DIR:
-        return f"{TEMP_DIR}/ is reserved for uploads in progress"
-    for segment in segments:
-        if segment in ("", ".", ".."):
-            return "empty, '.' or '..' segment"
-        if _FORBIDDEN_IN_SEGMENT.search(segment):
-            return "control character, backslash or wildcard"
-    return None
-
-
-def export_key(export_type: str, created_at: datetime, export_id: UUID, file_name: str) -> str:
-    """The key of an export's file: `exports/<type>/<yyyy>/<mm>/<export id>/<file name>`."""
-    return validate_key(f"exports/{export_type}/{created_at:%Y/%m}/{export_id}/{file_name}")
-
-
 @dataclass(frozen=True)
 class Storage:
     """Files under `root` of an fsspec filesystem; build it with `open_storage`, or directly in tests."""
@@ -137,7 +71,7 @@ class Storage:
         """Store a local file under `key`, via a temporary key; on any failure nothing is left behind."""
         final = self._path(validate_key(key))
         temp = self._path(f"{TEMP_DIR}/{uuid.uuid4().hex}-{posixpath.basename(key)}.part")
-        with _storage_errors(f"storing {key}"):
+        with storage_errors(f"storing {key}"):
             try:
                 size, sha256 = self._write(local_path, temp, content_type)
                 self._promote(temp, final, size, content_type)
@@ -150,7 +84,7 @@ class Storage:
     def delete(self, key: str) -> None:
         """Remove the file under `key`; removing a missing file is not an error."""
         path = self._path(validate_key(key))
-        with _storage_errors(f"deleting {key}"), suppress(FileNotFoundError):
+        with storage_errors(f"deleting {key}"), suppress(FileNotFoundError):
             self.filesystem.rm_file(path)
 
     def exists(self, key: str) -> bool:
@@ -165,7 +99,7 @@ class Storage:
     def open_read(self, key: str) -> IO[bytes]:
         """A binary stream of the file under `key` (errors while reading it are the library's OSErrors)."""
         path = self._path(validate_key(key))
-        with _storage_errors(f"opening {key}"):
+        with storage_errors(f"opening {key}"):
             try:
                 stream: IO[bytes] = self.filesystem.open(path, "rb", block_size=self.block_size)
             except FileNotFoundError:
@@ -180,7 +114,7 @@ class Storage:
         if not isinstance(self.filesystem, S3FileSystem):
             raise TerminalError("presigned URLs need S3 storage")
         path = self._path(validate_key(key))
-        with _storage_errors(f"presigning {key}"):
+        with storage_errors(f"presigning {key}"):
             url: str = self.filesystem.url(
                 path,
                 expires=expires_seconds,
@@ -192,7 +126,7 @@ class Storage:
     def list_keys(self, prefix: str = "") -> list[str]:
         """Keys of the stored files under the folder `prefix` (all when empty), sorted; no temporaries."""
         base = self._path(validate_key(prefix.rstrip("/"))) if prefix else self.root
-        with _storage_errors(f"listing {prefix or 'all keys'}"):
+        with storage_errors(f"listing {prefix or 'all keys'}"):
             paths: list[str] = self.filesystem.find(base)
         keys = (self._key(path) for path in paths if path == base or path.startswith(f"{base}/"))
         return sorted(key for key in keys if not key.startswith(f"{TEMP_DIR}/"))
@@ -200,7 +134,7 @@ class Storage:
     def list_objects(self, folder: str) -> list[ListedObject]:
         """The stored files under `folder` (`.tmp`: upload temporaries) with their size and age, by key."""
         base = self._path(folder if folder == TEMP_DIR else validate_key(folder.rstrip("/")))
-        with _storage_errors(f"listing {folder}"):
+        with storage_errors(f"listing {folder}"):
             found: dict[str, dict[str, Any]] = self.filesystem.find(base, detail=True)
         return sorted(
             ListedObject(self._key(path), int(info["size"]), _modified(info))
@@ -214,7 +148,7 @@ class Storage:
         cutoff = datetime.now(UTC) - older_than
         temp_root = self._path(TEMP_DIR)
         removed = 0
-        with _storage_errors("removing stale temporaries"):
+        with storage_errors("removing stale temporaries"):
             for path in self.filesystem.find(temp_root):
                 with suppress(FileNotFoundError):  # promoted or removed meanwhile
                     if self.filesystem.modified(path) < cutoff:
@@ -287,7 +221,7 @@ class Storage:
 
     def _file_info(self, key: str) -> dict[str, Any] | None:
         path = self._path(validate_key(key))
-        with _storage_errors(f"looking up {key}"):
+        with storage_errors(f"looking up {key}"):
             try:
                 info: dict[str, Any] = self.filesystem.info(path)
             except FileNotFoundError:
@@ -326,18 +260,6 @@ def open_storage(settings: Settings, *, attempts: int = 3, block_size: int = DEF
     return Storage(filesystem, root.rstrip("/"), block_size)
 
 
-@contextmanager
-def _storage_errors(action: str) -> Iterator[None]:
-    """Raise library errors from the block as TransientError or TerminalError."""
-    try:
-        yield
-    except ExportflowError:
-        raise
-    except Exception as error:
-        kind = TransientError if _is_transient(error) else TerminalError
-        raise kind(f"storage: {action} failed: {describe_error(error)}") from error
-
-
 def _abandon(stream: Any, path: str) -> None:
     """Close a half-written file without committing it (S3: abort its multipart upload)."""
     with _quietly(f"discarding the partial upload {path}"):
@@ -364,35 +286,6 @@ def _modified(info: dict[str, Any]) -> datetime:
         modified: datetime = info["LastModified"]
         return modified.astimezone(UTC)
     return datetime.fromtimestamp(info["mtime"], UTC)
-
-
-def _is_transient(error: BaseException) -> bool:
-    """5xx, 408, 429, timeouts and lost connections anywhere in the chain of causes; other 4xx are not."""
-    for link in _causes(error):
-        status = _http_status(link)
-        if status is not None:
-            return status >= 500 or status in (408, 429)
-        if isinstance(link, _NETWORK_ERRORS):
-            return True
-    return isinstance(error, OSError) and error.errno in _TRANSIENT_ERRNOS
-
-
-def _causes(error: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    link: BaseException | None = error
-    while link is not None and id(link) not in seen:
-        seen.add(id(link))
-        yield link
-        link = link.__cause__ or link.__context__
-
-
-def _http_status(error: BaseException) -> int | None:
-    """The HTTP status of a botocore ClientError (s3fs keeps it as the cause of the OSError it raises)."""
-    response = getattr(error, "response", None)
-    if not isinstance(response, dict):
-        return None
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return status if isinstance(status, int) else None
 
 
 def _fsync_directory(directory: str) -> None:
