@@ -56,7 +56,8 @@ from flows.pipeline.staging import StagedRows, write_staged
 from flows.render import ExportOptions, RenderOptions, media_type, renderer_for
 from flows.schedules.scheduled_exports import ScheduledStart, export_of_run, start_scheduled_export
 from flows.settings import Settings, get_settings
-from flows.storage import StoredObject, export_key
+from flows.storage.keys import export_key
+from flows.storage.store import StoredObject
 
 logger = logging.getLogger(__name__)
 

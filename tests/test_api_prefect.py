@@ -24,7 +24,7 @@ from flows.appdb.engine import make_engine, session_factory, transaction
 from flows.appdb.models import DataExport, User
 from flows.export import RENDER
 from flows.orchestration.pool import WORK_POOL
-from flows.storage import open_storage
+from flows.storage.store import open_storage
 from flows.vocabulary import Role
 
 if TYPE_CHECKING:

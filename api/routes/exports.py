@@ -43,7 +43,7 @@ from flows.exports.creation import Provenance, submit_export
 from flows.exports.lifecycle import ACTIVE_STATUSES, cancel_export
 from flows.exports.requests import ExportRequest
 from flows.orchestration.flow_runs import cancel_run
-from flows.storage import open_storage
+from flows.storage.store import open_storage
 from flows.vocabulary import ExportFormat, ExportPriority, ExportStatus, ExportType, Role
 
 router = APIRouter(tags=["exports"], responses=ERROR_RESPONSES)

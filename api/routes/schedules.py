@@ -22,10 +22,9 @@ from api.permissions import Permission
 from api.schemas.common import ERROR_RESPONSES, Envelope, Page
 from api.schemas.schedules import NextRun, NextRunsOut, ScheduleCreate, ScheduleOut, ScheduleUpdate
 from flows.appdb.models import ExportSchedule, User
-from flows.catalog.query import build_query
+from flows.catalog.query import check_choices
 from flows.exports.audit import Actor, audit
 from flows.exports.requests import normalized_recipients, parse_model
-from flows.pipeline.sources import SourceKind
 from flows.schedules.prefect_sync import sync_schedules
 from flows.schedules.rules import MAX_NEXT_RUNS, RESOURCE, ScheduleRule, checked_rule, next_runs
 from flows.settings import Settings
@@ -205,9 +204,7 @@ def _checked(data: dict[str, Any], user: User, settings: Settings) -> dict[str, 
     and filters against the catalog, its recipients and its rule; InvalidInputError names the field."""
     schedule = parse_model(ScheduleCreate, data)
     check_may_export(user, schedule.export_type, settings)
-    build_query(
-        schedule.export_type, dialect=SourceKind.DUCKDB, columns=schedule.columns, filters=schedule.filters
-    )
+    check_choices(schedule.export_type, columns=schedule.columns, filters=schedule.filters)
     rule = checked_rule(
         ScheduleRule(
             frequency=schedule.frequency,

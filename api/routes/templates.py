@@ -14,11 +14,10 @@ from api.permissions import Permission
 from api.schemas.common import ERROR_RESPONSES, Envelope, Page
 from api.schemas.templates import TemplateCreate, TemplateOut, TemplateUpdate
 from flows.appdb.models import ExportTemplate, User
-from flows.catalog.query import build_query
+from flows.catalog.query import check_choices
 from flows.exports.audit import Actor, audit
 from flows.exports.policy import may_export
 from flows.exports.requests import parse_model
-from flows.pipeline.sources import SourceKind
 from flows.settings import Settings
 from flows.vocabulary import ExportType, Role
 
@@ -122,9 +121,7 @@ def _checked(data: dict[str, Any], user: User, settings: Settings) -> TemplateCr
     filters against the catalog (as an export request is checked); InvalidInputError names the field."""
     template = parse_model(TemplateCreate, data)
     check_may_export(user, template.export_type, settings)
-    build_query(
-        template.export_type, dialect=SourceKind.DUCKDB, columns=template.columns, filters=template.filters
-    )
+    check_choices(template.export_type, columns=template.columns, filters=template.filters)
     return template
 
 

@@ -110,6 +110,16 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class Choices:
+    """A caller's checked choices: the columns, the conditions and the sort of one export type."""
+
+    definition: ExportDefinition
+    columns: tuple[Column, ...]
+    conditions: tuple[Condition, ...]
+    sort: Sort
+
+
+@dataclass(frozen=True)
 class ExportQuery:
     """A statement ready to run on one kind of source, with its bound values."""
 
@@ -134,12 +144,31 @@ def build_query(
     sort_order: object = None,
 ) -> ExportQuery:
     """Check a caller's choices against the catalog and build the statement for `dialect`."""
+    chosen = check_choices(
+        export_type, columns=columns, filters=filters, sort_by=sort_by, sort_order=sort_order
+    )
+    definition = chosen.definition
+    sql, params = _render(definition, chosen.columns, chosen.conditions, chosen.sort, PLACEHOLDERS[dialect])
+    return ExportQuery(definition.export_type, dialect, sql, params, chosen.columns)
+
+
+def check_choices(
+    export_type: ExportType | str,
+    *,
+    columns: Sequence[object] | None = None,
+    filters: Mapping[str, object] | None = None,
+    sort_by: object = None,
+    sort_order: object = None,
+) -> Choices:
+    """Check a caller's columns, filters and sort against the catalog, building no statement (requests,
+    templates and schedules are checked so when stored; each run builds its own query)."""
     definition = get_definition(export_type)
-    selected = _select_columns(definition, columns)
-    conditions = _parse_filters(definition, {} if filters is None else filters)
-    sort = _parse_sort(definition, sort_by, sort_order)
-    sql, params = _render(definition, selected, conditions, sort, PLACEHOLDERS[dialect])
-    return ExportQuery(definition.export_type, dialect, sql, params, selected)
+    return Choices(
+        definition,
+        _select_columns(definition, columns),
+        tuple(_parse_filters(definition, {} if filters is None else filters)),
+        _parse_sort(definition, sort_by, sort_order),
+    )
 
 
 def quote_identifier(name: str) -> str:

@@ -69,7 +69,8 @@ from flows.orchestration.flow_runs import (
     start_export_run,
 )
 from flows.settings import Settings
-from flows.storage import TEMP_DIR, Storage, export_key, open_storage
+from flows.storage.keys import TEMP_DIR, export_key
+from flows.storage.store import Storage, open_storage
 from flows.vocabulary import ExportPriority, ExportStatus
 
 logger = logging.getLogger("exportflow.reconcile")

@@ -6,9 +6,8 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from flows.appdb.models import DataExport, ExportSchedule
-from flows.catalog.query import build_query
+from flows.catalog.query import check_choices
 from flows.errors import InvalidInputError
-from flows.pipeline.sources import SourceKind
 from flows.render import ExportOptions
 from flows.vocabulary import ExportFormat, ExportType
 
@@ -52,9 +51,7 @@ class ExportRequest(BaseModel):
     def validated(cls, data: dict[str, Any]) -> "ExportRequest":
         """Parse and check a request, including its columns and filters against the catalog."""
         request = parse_model(cls, data)
-        build_query(
-            request.export_type, dialect=SourceKind.DUCKDB, columns=request.columns, filters=request.filters
-        )
+        check_choices(request.export_type, columns=request.columns, filters=request.filters)
         return request.model_copy(update={"recipients": normalized_recipients(request.recipients)})
 
     @classmethod

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flows.appdb.engine import app_sessions
 from flows.settings import Settings, get_settings
-from flows.storage import Storage, open_storage
+from flows.storage.store import Storage, open_storage
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.catalog.definitions import DisplayFormat
+from flows.catalog.model import DisplayFormat
 from flows.render import display_format
 from flows.render.excel.styles import Style, Styles
 

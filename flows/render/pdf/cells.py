@@ -20,7 +20,7 @@ from functools import cache
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flows.catalog.definitions import DisplayFormat
+from flows.catalog.model import DisplayFormat
 from flows.render import display_format
 from flows.render.pdf.layout import (
     CELL_PADDING,
