@@ -1,4 +1,4 @@
-"""`exportflow exports|templates|types|stats`: the API from the command line, through api.client.
+"""`exportflow exports|templates|types|stats`: the API from the command line, through exportflow_client.
 
 The server and token come from --url/--token or EXPORTFLOW_URL/EXPORTFLOW_TOKEN. Exit codes: 0
 success; 1 the export failed or was cancelled, or the server failed; 2 a usage error (a bad field,
@@ -17,13 +17,19 @@ from pydantic import BaseModel
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from api.client import ExportflowClient, ExportflowError, ServerError
-from api.schemas.exports import ExportCreate
-from api.schemas.templates import TemplateCreate
 from deployments.cli_support import EXIT_FAILURE, EXIT_USAGE, console, errors
 from deployments.export_cli import parse_assignments
+from exportflow_client import (
+    ExportCreate,
+    ExportflowClient,
+    ExportflowClientError,
+    ExportFormat,
+    ExportStatus,
+    ExportType,
+    ServerError,
+    TemplateCreate,
+)
 from flows.errors import InvalidInputError
-from flows.vocabulary import ExportFormat, ExportStatus, ExportType
 
 exports_app = typer.Typer(
     help="Exports through the API (`exportflow export run` runs one in this process).", no_args_is_help=True
@@ -47,7 +53,7 @@ def connected(url: str, token: str) -> Iterator[ExportflowClient]:
     try:
         with ExportflowClient(url, token) as client:
             yield client
-    except ExportflowError as error:
+    except ExportflowClientError as error:
         for item in error.errors:
             errors.print(f"[red]{item.field or error.status}:[/red] {item.message}")
         failed = isinstance(error, ServerError) or error.status in (409, 410)

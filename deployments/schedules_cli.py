@@ -6,12 +6,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.schemas.schedules import ScheduleCreate
 from deployments.cli_support import EXIT_FAILURE, EXIT_USAGE, console, errors, load_settings, require_migrated
 from deployments.client_cli import DEFAULT_URL, Token, Url, connected
 from deployments.export_cli import parse_assignments
+from exportflow_client import ExportFormat, ExportType, Frequency, ScheduleCreate
 from flows.exports.requests import parse_model
-from flows.vocabulary import ExportFormat, ExportType, Frequency
 
 schedules_app = typer.Typer(help="Scheduled exports and their schedules in Prefect.", no_args_is_help=True)
 ScheduleId = Annotated[uuid.UUID, typer.Argument(help="The schedule's id.")]

@@ -21,10 +21,15 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from api.client import ExportflowClient
-from api.schemas.exports import ExportCreate
-from api.schemas.schedules import ScheduleCreate
-from flows.vocabulary import ExportFormat, ExportStatus, ExportType, Frequency
+from exportflow_client import (
+    ExportCreate,
+    ExportflowClient,
+    ExportFormat,
+    ExportStatus,
+    ExportType,
+    Frequency,
+    ScheduleCreate,
+)
 from tests.network import LOOPBACK, free_port
 from tests.processes import inherited_environment
 

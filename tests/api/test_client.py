@@ -7,12 +7,23 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.client import Conflict, ExportflowClient, Forbidden, InvalidRequest, NotFound, Unauthorized
-from api.schemas.exports import ExecuteByType, ExportCreate
-from api.schemas.templates import TemplateCreate, TemplateUpdate
+from exportflow_client import (
+    Conflict,
+    ExecuteByType,
+    ExportCreate,
+    ExportflowClient,
+    ExportFormat,
+    ExportStatus,
+    ExportType,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    TemplateCreate,
+    TemplateUpdate,
+    Unauthorized,
+)
 from flows.exports.lifecycle import fail_export
 from flows.settings import Settings
-from flows.vocabulary import ExportFormat, ExportStatus, ExportType
 from tests.api.conftest import Caller, MakeExport
 
 pytest_plugins = ["tests.fixtures_s3"]

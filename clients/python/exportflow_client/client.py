@@ -1,4 +1,4 @@
-"""A typed Python client for the exportflow API: every route, models back, typed errors from the envelope.
+"""The client: one API server and one token; every route, models back, typed errors from the envelope.
 
 with ExportflowClient("http://127.0.0.1:8000", token) as client:
     export = client.create_export(ExportCreate(export_name="Q3", export_type="sales", format="csv"))
@@ -18,9 +18,10 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from api.schemas.analytics import AnalyticsOut, StatisticsOut
-from api.schemas.common import ErrorItem, Pagination
-from api.schemas.exports import (
+from exportflow_client.errors import error_from
+from exportflow_client.models.analytics import AnalyticsOut, StatisticsOut
+from exportflow_client.models.common import Pagination
+from exportflow_client.models.exports import (
     DownloadOut,
     ExecuteByType,
     ExportCreate,
@@ -28,75 +29,16 @@ from api.schemas.exports import (
     ExportOut,
     ExportStatusOut,
 )
-from api.schemas.schedules import NextRunsOut, ScheduleCreate, ScheduleOut, ScheduleUpdate
-from api.schemas.templates import TemplateCreate, TemplateOut, TemplateUpdate
-from api.schemas.types import ExportTypeOut
-from flows.vocabulary import ExportStatus, ExportType
+from exportflow_client.models.schedules import NextRunsOut, ScheduleCreate, ScheduleOut, ScheduleUpdate
+from exportflow_client.models.templates import TemplateCreate, TemplateOut, TemplateUpdate
+from exportflow_client.models.types import ExportTypeOut
+from exportflow_client.models.vocabulary import FINAL_STATUSES, ExportType
 
 M = TypeVar("M", bound=BaseModel)
 API_PREFIX = "/api/v1"
 SCHEDULES = "/exports/schedules"
-FINAL_STATUSES = frozenset(
-    {ExportStatus.COMPLETED, ExportStatus.FAILED, ExportStatus.CANCELLED, ExportStatus.EXPIRED}
-)
+TEMPLATES = "/exports/templates"
 DOWNLOAD_CHUNK = 1024 * 1024
-
-
-class ExportflowError(Exception):
-    """An error answer of the API: its status and the envelope's errors (field, message, code)."""
-
-    def __init__(self, status: int, errors: list[ErrorItem], request_id: str | None = None) -> None:
-        self.status = status
-        self.errors = errors
-        self.request_id = request_id
-        first = errors[0] if errors else None
-        where = f" ({first.field})" if first and first.field else ""
-        super().__init__(f"{status}{where}: {first.message if first else 'no details'}")
-
-
-class InvalidRequest(ExportflowError):
-    """400: a field of the request is wrong (see `errors[i].field`)."""
-
-
-class Unauthorized(ExportflowError):
-    """401: missing, expired or revoked credentials."""
-
-
-class Forbidden(ExportflowError):
-    """403: the role lacks the permission, or may not export the type."""
-
-
-class NotFound(ExportflowError):
-    """404: no such object, or not one the caller may see."""
-
-
-class Conflict(ExportflowError):
-    """409: not in a state that allows this (e.g. cancelling a finished export)."""
-
-
-class Gone(ExportflowError):
-    """410: the export's file expired."""
-
-
-class RateLimited(ExportflowError):
-    """429: come back after `retry_after` seconds."""
-
-    retry_after: int | None = None
-
-
-class ServerError(ExportflowError):
-    """5xx: the server failed; `request_id` identifies it in the server's log."""
-
-
-ERRORS: Mapping[int, type[ExportflowError]] = {
-    400: InvalidRequest,
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    409: Conflict,
-    410: Gone,
-    429: RateLimited,
-}
 
 
 class ExportflowClient:
@@ -110,10 +52,9 @@ class ExportflowClient:
         timeout: float = 30.0,
         http: httpx.Client | None = None,
     ) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = http or httpx.Client(base_url=base_url, timeout=timeout)
         self._owns_http = http is None
-        self._headers = headers
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def __enter__(self) -> "ExportflowClient":
         return self
@@ -172,7 +113,7 @@ class ExportflowClient:
         with self._http.stream("GET", path, headers=self._headers, timeout=None) as response:
             if response.status_code >= 400:
                 response.read()
-                raise _error(response)
+                raise error_from(response)
             data: list[str] = []
             for line in response.iter_lines():
                 if line.startswith("data:"):
@@ -203,7 +144,7 @@ class ExportflowClient:
             with self._http.stream("GET", link.download_url) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise _error(response)
+                    raise error_from(response)
                 with partial.open("wb") as output:
                     for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
                         digest.update(chunk)
@@ -243,34 +184,33 @@ class ExportflowClient:
 
     # templates, types, statistics
     def list_templates(self, **filters: Any) -> tuple[list[TemplateOut], Pagination]:
-        return self._page(TemplateOut, "/exports/templates", filters)
+        return self._page(TemplateOut, TEMPLATES, filters)
 
     def create_template(self, template: TemplateCreate) -> TemplateOut:
-        return self._data(TemplateOut, "POST", "/exports/templates", payload=_body(template))
+        return self._data(TemplateOut, "POST", TEMPLATES, payload=_body(template))
 
     def update_template(self, template_id: uuid.UUID, changes: TemplateUpdate) -> TemplateOut:
-        return self._data(TemplateOut, "PUT", f"/exports/templates/{template_id}", payload=_body(changes))
+        return self._data(TemplateOut, "PUT", f"{TEMPLATES}/{template_id}", payload=_body(changes))
 
     def delete_template(self, template_id: uuid.UUID) -> TemplateOut:
-        return self._data(TemplateOut, "DELETE", f"/exports/templates/{template_id}")
+        return self._data(TemplateOut, "DELETE", f"{TEMPLATES}/{template_id}")
 
     def types(self) -> list[ExportTypeOut]:
         return TypeAdapter(list[ExportTypeOut]).validate_python(self._call("GET", "/exports/types")["data"])
 
     def statistics(self, date_from: str | None = None, date_to: str | None = None) -> StatisticsOut:
-        params = {k: v for k, v in {"date_from": date_from, "date_to": date_to}.items() if v}
-        return self._data(StatisticsOut, "GET", "/exports/statistics", params=params)
+        return self._data(StatisticsOut, "GET", "/exports/statistics", params=_period(date_from, date_to))
 
     def analytics(self, date_from: str | None = None, date_to: str | None = None) -> AnalyticsOut:
-        params = {k: v for k, v in {"date_from": date_from, "date_to": date_to}.items() if v}
-        return self._data(AnalyticsOut, "GET", "/exports/analytics", params=params)
+        return self._data(AnalyticsOut, "GET", "/exports/analytics", params=_period(date_from, date_to))
 
     # plumbing
     def _page(self, model: type[M], path: str, filters: Mapping[str, Any]) -> tuple[list[M], Pagination]:
         """One page of a list route; filters left as None are not sent."""
         params = {name: value for name, value in filters.items() if value is not None}
         body = self._call("GET", path, params=params)
-        return TypeAdapter(list[model]).validate_python(body["data"]), Pagination(**body["pagination"])  # type: ignore[valid-type]
+        items = TypeAdapter(list[model]).validate_python(body["data"])  # type: ignore[valid-type]
+        return items, Pagination.model_validate(body["pagination"])
 
     def _data(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
         return model.model_validate(self._call(method, path, **kwargs)["data"])
@@ -289,24 +229,15 @@ class ExportflowClient:
             method, f"{API_PREFIX}{path}", json=payload, params=params, headers=headers
         )
         if response.status_code >= 400:
-            raise _error(response)
+            raise error_from(response)
         body: dict[str, Any] = response.json()
         return body
 
 
 def _body(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json", exclude_unset=True, by_alias=True)
+    """A request body: only the fields the caller set, so the server's defaults (or a template's) apply."""
+    return model.model_dump(mode="json", exclude_unset=True)
 
 
-def _error(response: httpx.Response) -> ExportflowError:
-    try:
-        body = response.json()
-        errors = [ErrorItem.model_validate(item) for item in body.get("errors", [])]
-        request_id = body.get("request_id")
-    except (ValueError, AttributeError):
-        errors, request_id = [ErrorItem(field=None, message=response.text[:500], code="unknown")], None
-    kind = ERRORS.get(response.status_code, ServerError if response.status_code >= 500 else ExportflowError)
-    error = kind(response.status_code, errors, request_id or response.headers.get("X-Request-ID"))
-    if isinstance(error, RateLimited) and response.headers.get("Retry-After", "").isdigit():
-        error.retry_after = int(response.headers["Retry-After"])
-    return error
+def _period(date_from: str | None, date_to: str | None) -> dict[str, str]:
+    return {name: value for name, value in {"date_from": date_from, "date_to": date_to}.items() if value}

@@ -1,0 +1,102 @@
+"""Typed Python client of the exportflow API (`ExportflowClient`), its wire models and its errors."""
+
+from exportflow_client.client import ExportflowClient
+from exportflow_client.errors import (
+    Conflict,
+    ExportflowClientError,
+    Forbidden,
+    Gone,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+)
+from exportflow_client.models.analytics import (
+    AnalyticsOut,
+    Counts,
+    DayCounts,
+    FormatCounts,
+    StatisticsOut,
+    TypeCounts,
+    UserCounts,
+)
+from exportflow_client.models.common import ErrorEnvelope, ErrorItem, Pagination
+from exportflow_client.models.exports import (
+    Creator,
+    DownloadOut,
+    ExecuteByType,
+    ExportCreate,
+    ExportDetailOut,
+    ExportOptions,
+    ExportOut,
+    ExportStatusOut,
+    StatisticOut,
+)
+from exportflow_client.models.schedules import (
+    NextRun,
+    NextRunsOut,
+    ScheduleCreate,
+    ScheduleOut,
+    ScheduleUpdate,
+)
+from exportflow_client.models.templates import TemplateCreate, TemplateOut, TemplateUpdate
+from exportflow_client.models.types import ColumnOut, ExportTypeOut, FilterOut, SortOut
+from exportflow_client.models.vocabulary import (
+    FINAL_STATUSES,
+    ExportFormat,
+    ExportPriority,
+    ExportStatus,
+    ExportType,
+    Frequency,
+)
+
+__all__ = [
+    "FINAL_STATUSES",
+    "AnalyticsOut",
+    "ColumnOut",
+    "Conflict",
+    "Counts",
+    "Creator",
+    "DayCounts",
+    "DownloadOut",
+    "ErrorEnvelope",
+    "ErrorItem",
+    "ExecuteByType",
+    "ExportCreate",
+    "ExportDetailOut",
+    "ExportFormat",
+    "ExportOptions",
+    "ExportOut",
+    "ExportPriority",
+    "ExportStatus",
+    "ExportStatusOut",
+    "ExportType",
+    "ExportTypeOut",
+    "ExportflowClient",
+    "ExportflowClientError",
+    "FilterOut",
+    "Forbidden",
+    "FormatCounts",
+    "Frequency",
+    "Gone",
+    "InvalidRequest",
+    "NextRun",
+    "NextRunsOut",
+    "NotFound",
+    "Pagination",
+    "RateLimited",
+    "ScheduleCreate",
+    "ScheduleOut",
+    "ScheduleUpdate",
+    "ServerError",
+    "SortOut",
+    "StatisticOut",
+    "StatisticsOut",
+    "TemplateCreate",
+    "TemplateOut",
+    "TemplateUpdate",
+    "TypeCounts",
+    "Unauthorized",
+    "UserCounts",
+]
