@@ -1,14 +1,12 @@
 """The FastAPI application: the seed's routes under /api/v1, thin over flows/ and Prefect."""
 
-import asyncio
 import gc
-import logging
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Sequence
+from contextlib import ExitStack, asynccontextmanager
+from typing import Protocol
 
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,14 +20,21 @@ from flows.appdb.engine import make_engine, session_factory
 from flows.orchestration.prefect_config import configure_prefect
 from flows.settings import Settings, get_settings
 
-logger = logging.getLogger("exportflow.api")
-
 API_PREFIX = "/api/v1"
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """An app on its own settings, engine and rate-limit store (tests make several side by side)."""
+class BackgroundWork(Protocol):
+    """Work the app runs beside itself from start-up to shutdown (deployments/background.py's service)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def create_app(settings: Settings | None = None, background: Sequence[BackgroundWork] = ()) -> FastAPI:
+    """An app on its own settings, engine and rate-limit store (tests make several side by side);
+    `background` is started at start-up and stopped at shutdown, last started first."""
     settings = settings or get_settings()
     configure_prefect(settings)
 
@@ -47,14 +52,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # the process; out of the collector's way, a full collection no longer stalls requests.
         gc.collect()
         gc.freeze()
-        dispatcher = asyncio.create_task(_reconcile_forever(app.state.services))
-        try:
+        with ExitStack() as running:
+            running.callback(engine.dispose)
+            for work in background:
+                work.start()
+                running.callback(work.stop)
             yield
-        finally:
-            dispatcher.cancel()
-            with suppress(asyncio.CancelledError):
-                await dispatcher
-            engine.dispose()
 
     app = FastAPI(
         title="exportflow",
@@ -95,21 +98,3 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
-
-
-async def _reconcile_forever(services: Services) -> None:
-    """Every reconcile interval: settle exports whose runs died, start those stored while Prefect was
-    down (flows/exports/reconcile.py), and bring schedules changed meanwhile to Prefect."""
-    from flows.exports.reconcile import reconcile
-    from flows.schedules.prefect_sync import sync_schedules
-
-    while True:
-        await asyncio.sleep(services.settings.reconcile_interval_seconds)
-        try:
-            report = await run_in_threadpool(reconcile, services.sessions, services.settings)
-            await run_in_threadpool(sync_schedules, services.sessions, services.settings)
-        except Exception:
-            logger.exception("reconciling failed; trying again later")
-            continue
-        if report:
-            logger.info("reconciled: %s", report.summary())

@@ -50,13 +50,17 @@ def api(
         ),
     ] = None,
 ) -> None:
-    """Serve the HTTP API (api.app:create_app) with uvicorn."""
+    """Serve the HTTP API (api.app:create_app) with uvicorn, and beside it the background service
+    (deployments/background.py) unless EXPORTFLOW_RUN_BACKGROUND_SERVICES is off."""
     from api.app import create_app
+    from deployments.background import Reconciler
+    from flows.appdb.engine import app_sessions
 
     settings = load_settings()
     require_migrated(settings.database_url)
+    background = [Reconciler(settings, app_sessions())] if settings.run_background_services else []
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, background),
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_config=log_config(settings.log_level),

@@ -117,17 +117,29 @@ def demo_data(
 @app.command("reconcile")
 def reconcile_command(
     loop: Annotated[
-        bool, typer.Option("--loop", help="Go on every EXPORTFLOW_RECONCILE_INTERVAL_SECONDS.")
+        bool,
+        typer.Option(
+            "--loop",
+            help=(
+                "Run the background service until Ctrl-C or SIGTERM: this and the schedule sync every "
+                "EXPORTFLOW_RECONCILE_INTERVAL_SECONDS (as `exportflow api` does unless "
+                "EXPORTFLOW_RUN_BACKGROUND_SERVICES is off)."
+            ),
+        ),
     ] = False,
 ) -> None:
     """Settle exports whose runs died or went silent; start those stored while Prefect was down."""
     from flows.appdb.engine import app_sessions
-    from flows.exports.reconcile import reconcile, reconcile_forever
 
     settings = load_settings()
     require_prefect(settings)
     if loop:
-        reconcile_forever(app_sessions(), settings, lambda report: console.print(report.summary()))
+        from deployments.background import serve
+
+        serve(settings, app_sessions())
+        return
+    from flows.exports.reconcile import reconcile
+
     console.print(reconcile(app_sessions(), settings).summary())
 
 

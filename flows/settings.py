@@ -143,6 +143,13 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the reconciler looks for stuck, dead or undispatched exports.",
     )
+    run_background_services: bool = Field(
+        default=True,
+        description=(
+            "Run the background service (the reconciler and the schedule sync, every reconcile "
+            "interval) in a thread of `exportflow api`; off where `exportflow reconcile --loop` runs it."
+        ),
+    )
     cleanup_cron: str = Field(
         default="0 * * * *",
         description="When the export-cleanup deployment runs (cron, UTC): expiry and leftovers.",

@@ -252,8 +252,9 @@ def big_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Source:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, big_warehouse: Source) -> Iterator[Stack]:
-    """A Prefect server, the work pool and export deployment on it, a worker, and the API on uvicorn,
-    sharing one SQLite app database, the big DuckDB warehouse and storage under one HOME."""
+    """A Prefect server, the work pool and export deployment on it, a worker, and `exportflow api` (its
+    background service included), sharing one SQLite app database, the big DuckDB warehouse and
+    storage under one HOME."""
     root = tmp_path_factory.mktemp("stack")
     home = root / "home"
     api_port = free_port()
@@ -304,7 +305,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, big_warehouse: Source) -> It
             services,
             root,
             "api",
-            ["uvicorn", "api.app:create_app", "--factory", "--host", LOOPBACK, "--port", str(api_port)],
+            ["exportflow", "api", "--host", LOOPBACK, "--port", str(api_port)],
             {**exportflow_env, **prefect_env, "PREFECT_HOME": str(root / "prefect-api")},
         )
         api.start()

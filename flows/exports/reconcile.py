@@ -11,8 +11,10 @@ decision for an export whose attempt N died:
   flow run Prefect reports failed, crashed or cancelled; a row `pending` whose run Prefect reports
   so; and rows `pending` never dispatched (Prefect was down), which are dispatched.
 
-Where `reconcile` runs, and why: in the API process, every EXPORTFLOW_RECONCILE_INTERVAL_SECONDS
-(api/app.py), and as a process of its own with `exportflow reconcile --loop`. Not as a Prefect flow:
+Where `reconcile` runs, and why: every EXPORTFLOW_RECONCILE_INTERVAL_SECONDS in the background
+service of deployments/background.py, which runs in the API process (unless
+EXPORTFLOW_RUN_BACKGROUND_SERVICES is off) or on its own (`exportflow reconcile --loop`), and once
+per `exportflow reconcile`. Not as a Prefect flow:
 it exists for the moments Prefect's side is broken (no worker left, a run stuck RUNNING), when a
 flow of its own might not run either; the API is up whenever exports are accepted and needs no
 worker. Any number of reconcilers may run at once (API replicas, the command): each decision is
@@ -39,15 +41,13 @@ nothing is decided: the next attempt could not start, nor the old run be marked 
 import logging
 import posixpath
 import shutil
-import time
 import uuid
-from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from prefect.client.schemas.objects import StateType
 from sqlalchemy import or_, select
@@ -250,23 +250,6 @@ def reconcile(sessions: sessionmaker[Session], settings: Settings) -> ReconcileR
                 )
     report.dispatched = dispatch_pending(sessions, settings)
     return report
-
-
-def reconcile_forever(
-    sessions: sessionmaker[Session], settings: Settings, show: Callable[[ReconcileReport], None]
-) -> NoReturn:
-    """`reconcile` every EXPORTFLOW_RECONCILE_INTERVAL_SECONDS; a failed pass is logged and retried."""
-    while True:
-        try:
-            report = reconcile(sessions, settings)
-        except Exception:
-            logger.exception(
-                "reconciling failed; trying again in %.0f s", settings.reconcile_interval_seconds
-            )
-        else:
-            if report:
-                show(report)
-        time.sleep(settings.reconcile_interval_seconds)
 
 
 def _still_dead(row: DataExport, death: Death) -> bool:
