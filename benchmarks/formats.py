@@ -25,48 +25,37 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import pyarrow as pa
-from common import SALES_COLUMNS, scratch_database
+from anchors import (
+    Job,
+    duckdb_csv,
+    duckdb_json,
+    duckdb_parquet,
+    postgres_csv,
+    reportlab_canvas,
+    rustpy_xlsxwriter,
+    xlsxwriter_constant_memory,
+)
+from common import scratch_database
 
-from flows.catalog.query import ExportQuery, build_query
 from flows.demo_warehouse import generate_demo_data
 from flows.pipeline.extract import stream_batches
-from flows.pipeline.sources import Source, SourceKind, duckdb_connection, parse_source, postgres_connection
+from flows.pipeline.sources import SourceKind, parse_source
 from flows.pipeline.staging import StagedRows, write_staged
 from flows.render import RenderOptions, renderer_for
 from flows.vocabulary import ExportFormat, ExportType
 
-COLUMNS = SALES_COLUMNS
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 RSS_TARGET_RATIO = 1.2
 RSS_TARGET_MB = 500
-PDF_ROWS_PER_PAGE = 60
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Job:
-    """One measurement's inputs; picklable, for the fresh process that runs it."""
-
-    export_format: ExportFormat
-    source_url: str
-    staged: Path
-    output: Path
-
-    @property
-    def source(self) -> Source:
-        return parse_source(self.source_url)
-
-    def query(self) -> ExportQuery:
-        return build_query(ExportType.SALES, dialect=self.source.kind, columns=list(COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -126,116 +115,6 @@ def in_fresh_process(function: Callable[..., T], *args: object) -> T:
 def _silence_stdout() -> None:
     """DuckDB draws progress bars on stdout during long queries; results come back pickled."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
-# Anchors: the same query written by a reference engine
-
-
-def duckdb_copy(job: Job, copy_options: str) -> None:
-    query = job.query()
-    with duckdb_connection(job.source, read_only=True) as connection:
-        connection.execute("SET enable_progress_bar = false")
-        connection.execute(f"COPY ({query.sql}) TO ? ({copy_options})", [*query.params, str(job.output)])
-
-
-def duckdb_csv(job: Job) -> None:
-    duckdb_copy(job, "FORMAT csv, HEADER true")
-
-
-def duckdb_json(job: Job) -> None:
-    duckdb_copy(job, "FORMAT json, ARRAY true")
-
-
-def duckdb_parquet(job: Job) -> None:
-    duckdb_copy(job, "FORMAT parquet, COMPRESSION zstd")
-
-
-def postgres_csv(job: Job) -> None:
-    query = job.query()
-    with (
-        postgres_connection(job.source) as connection,
-        connection.cursor() as cursor,
-        cursor.copy(f"COPY ({query.sql}) TO STDOUT (FORMAT csv, HEADER true)", query.params) as copy,
-        job.output.open("wb") as target,
-    ):
-        for block in copy:
-            target.write(block)
-
-
-def _query_batches(job: Job) -> Iterator[pa.RecordBatch]:
-    """The query's rows from DuckDB, decimals as doubles and timestamps naive (UTC), as the
-    Python spreadsheet writers take them."""
-    query = job.query()
-    with duckdb_connection(job.source, read_only=True) as connection:
-        relation = connection.sql(query.sql, params=list(query.params))
-        with relation.to_arrow_reader(50_000) as reader:
-            for batch in reader:
-                columns = [
-                    column.cast(pa.float64())
-                    if pa.types.is_decimal(column.type)
-                    else column.cast(pa.timestamp("us"))
-                    if pa.types.is_timestamp(column.type)
-                    else column
-                    for column in batch.columns
-                ]
-                yield pa.record_batch(columns, names=batch.schema.names)
-
-
-def xlsxwriter_constant_memory(job: Job) -> None:
-    """Plain xlsxwriter, row by row, in constant_memory mode (typed cells, no styling)."""
-    import xlsxwriter
-
-    options = {"constant_memory": True, "default_date_format": "yyyy-mm-dd", "strings_to_formulas": False}
-    with xlsxwriter.Workbook(str(job.output), options) as workbook:
-        sheet = workbook.add_worksheet("Data")
-        sheet.write_row(0, 0, COLUMNS)
-        row = 1
-        for batch in _query_batches(job):
-            for values in zip(*(column.to_pylist() for column in batch.columns), strict=True):
-                sheet.write_row(row, 0, values)
-                row += 1
-
-
-def rustpy_xlsxwriter(job: Job) -> None:
-    """The fastest typed XLSX writer found installable: rust_xlsxwriter through rustpy-xlsxwriter."""
-    import rustpy_xlsxwriter
-
-    batches = _query_batches(job)
-    first = next(batches)
-    reader = pa.RecordBatchReader.from_batches(first.schema, (first, *batches))
-    rustpy_xlsxwriter.write_worksheet(
-        reader, str(job.output), sheet_name="Data", freeze_row=1, autofilter=True, bold_headers=True
-    )
-
-
-def reportlab_canvas(job: Job) -> None:
-    """reportlab's canvas drawing each page's rows as one text object, in the renderer's font."""
-    from reportlab.lib.pagesizes import A4, landscape
-    from reportlab.pdfgen import canvas
-
-    from flows.render.pdf.layout import BODY_SIZE, FONT_NAME, font
-
-    font()
-    pdf = canvas.Canvas(str(job.output), pagesize=landscape(A4))
-    page: list[str] = []
-
-    def draw(lines: Sequence[str]) -> None:
-        text = pdf.beginText(20, landscape(A4)[1] - 30)
-        text.setFont(FONT_NAME, BODY_SIZE)
-        for line in (" | ".join(COLUMNS), *lines):
-            text.textLine(line)
-        pdf.drawText(text)
-        pdf.showPage()
-
-    for batch in _query_batches(job):
-        for values in zip(*(column.to_pylist() for column in batch.columns), strict=True):
-            page.append(" | ".join("" if value is None else str(value)[:40] for value in values))
-            if len(page) == PDF_ROWS_PER_PAGE:
-                draw(page)
-                page.clear()
-    if page:
-        draw(page)
-    pdf.save()
 
 
 # Cases
