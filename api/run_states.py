@@ -1,5 +1,6 @@
 """Flow-run states read from Prefect, cached briefly, and the status answer built on them."""
 
+import math
 import threading
 import time
 import uuid
@@ -25,16 +26,18 @@ class RunStateCache:
         self._entries: OrderedDict[uuid.UUID, tuple[float, RunState | None]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, flow_run_id: uuid.UUID) -> RunState | None:
+    def get(self, flow_run_id: uuid.UUID, *, row_ended: bool = False) -> RunState | None:
+        """The run's state; for a row that has ended, a state not yet final is read again rather than
+        served from the cache (its run may have ended within the last second)."""
         now = time.monotonic()
         with self._lock:
             cached = self._entries.get(flow_run_id)
-            if cached is not None and cached[0] > now:
+            if cached is not None and cached[0] > now and not (row_ended and cached[0] != math.inf):
                 return cached[1]
         state = read_run_state(flow_run_id)
         final = state is not None and state.type in FINAL_STATES
         with self._lock:
-            self._entries[flow_run_id] = (float("inf") if final else now + ACTIVE_TTL_SECONDS, state)
+            self._entries[flow_run_id] = (math.inf if final else now + ACTIVE_TTL_SECONDS, state)
             self._entries.move_to_end(flow_run_id)
             while len(self._entries) > MAX_ENTRIES:
                 self._entries.popitem(last=False)
@@ -46,8 +49,9 @@ def current_status(cache: RunStateCache, sessions: sessionmaker[Session], row: D
 
     Call it with no transaction of the caller's open: a correction writes in its own.
     """
-    run = cache.get(row.flow_run_id) if row.flow_run_id is not None else None
-    if run is not None and row.status in ACTIVE_STATUSES and correct_from_prefect(sessions, row.id, run):
+    ended = row.status not in ACTIVE_STATUSES
+    run = cache.get(row.flow_run_id, row_ended=ended) if row.flow_run_id is not None else None
+    if run is not None and not ended and correct_from_prefect(sessions, row.id, run):
         row = load_export(sessions, row.id)
     return ExportStatusOut.of(row, run)
 
