@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from flows.errors import ConfigurationError
 from flows.vocabulary import ExportType
 
-GENERATED_SECRETS = ("jwt_secret", "signing_secret")
+GENERATED_SECRETS = ("jwt_secret", "signing_secret", "webhook_secret")
 
 
 class Settings(BaseSettings):
@@ -73,7 +73,17 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
     smtp_timeout_seconds: float = Field(default=30.0, gt=0, description="SMTP connect/send timeout.")
     email_attachment_max_bytes: int = Field(
-        default=5 * 1024 * 1024, ge=0, description="Attach the file to the email only up to this size."
+        default=10 * 1024 * 1024,
+        ge=0,
+        description="Attach the file to the email only up to this size; over it the email says so.",
+    )
+    email_preview_rows: int = Field(
+        default=20, ge=0, le=20, description="Rows shown in the email and on the recipient page."
+    )
+    recipient_link_max_age_seconds: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        description="Longest an emailed recipient link stays valid; it never outlives the file.",
     )
     api_public_url: str = Field(
         default="http://127.0.0.1:8000",
@@ -112,6 +122,40 @@ class Settings(BaseSettings):
     )
     rate_limit_create_requests: int = Field(
         default=20, ge=1, description="Exports one user may create or execute per rate-limit window."
+    )
+    status_rate_limit_requests: int = Field(
+        default=3600,
+        ge=1,
+        description=(
+            "Status reads (and SSE stream opens) one user may make per status window, apart from the "
+            "general budget: the default lets a page poll 60 exports once a second."
+        ),
+    )
+    status_rate_limit_window_seconds: int = Field(
+        default=60, ge=1, description="Length of the status-read rate-limit window."
+    )
+    download_rate_limit_requests: int = Field(
+        default=120, ge=1, description="Downloads one user or recipient link may make per download window."
+    )
+    download_rate_limit_window_seconds: int = Field(
+        default=900, ge=1, description="Length of the download rate-limit window."
+    )
+    webhook_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "Signs webhook requests (Standard Webhooks, HMAC-SHA256; a whsec_<base64> key or any text); "
+            "generated under HOME/secrets in development, required in production."
+        ),
+    )
+    webhook_allow_private_targets: bool = Field(
+        default=False,
+        description="Allow webhook URLs on loopback, private and link-local addresses.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Timeout of one webhook POST."
+    )
+    webhook_max_attempts: int = Field(
+        default=5, ge=1, le=10, description="Attempts per webhook message (5xx and timeouts retried)."
     )
     redis_url: str = Field(
         default="",

@@ -1,4 +1,5 @@
-"""The contract's vocabularies: export types, formats, statuses, priorities, frequencies and roles."""
+"""The contract's vocabularies: export types, formats, statuses, priorities, frequencies, roles, and
+when and how a finished export is delivered."""
 
 from enum import StrEnum
 
@@ -48,3 +49,18 @@ class Role(StrEnum):
     SUPER_ADMIN = "super_admin"
     ADMIN = "admin"
     MANAGER = "manager"
+
+
+class Delivery(StrEnum):
+    """When a completed export is delivered (mailed and sent to its webhooks)."""
+
+    ALWAYS = "always"
+    IF_ROWS = "if_rows"
+    """Only when the export has at least one row."""
+    IF_CHANGED = "if_changed"
+    """Only when its rows differ from the schedule's last delivered run."""
+
+
+class WebhookEvent(StrEnum):
+    COMPLETED = "export.completed"
+    FAILED = "export.failed"

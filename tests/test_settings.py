@@ -32,7 +32,8 @@ def test_development_secrets_are_generated_once_and_kept_private(fresh_home: Pat
     assert first.jwt_secret == second.jwt_secret
     assert first.signing_secret == second.signing_secret
     assert first.jwt_secret != first.signing_secret
-    for name in ("jwt_secret", "signing_secret"):
+    assert first.webhook_secret == second.webhook_secret != first.signing_secret
+    for name in ("jwt_secret", "signing_secret", "webhook_secret"):
         mode = stat.S_IMODE((fresh_home / "secrets" / name).stat().st_mode)
         assert mode == 0o600
 
@@ -51,6 +52,7 @@ def test_production_with_secrets_starts(fresh_home: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("EXPORTFLOW_ENVIRONMENT", "production")
     monkeypatch.setenv("EXPORTFLOW_JWT_SECRET", "jwt-from-vault")
     monkeypatch.setenv("EXPORTFLOW_SIGNING_SECRET", "signing-from-vault")
+    monkeypatch.setenv("EXPORTFLOW_WEBHOOK_SECRET", "webhook-from-vault")
     settings = Settings()
     assert settings.jwt_secret.get_secret_value() == "jwt-from-vault"
 

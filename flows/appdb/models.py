@@ -1,4 +1,5 @@
-"""App-database tables: the seed's five export tables plus users, API tokens and the audit log."""
+"""App-database tables: the seed's five export tables plus users, API tokens, webhook deliveries and the
+audit log."""
 
 import uuid
 from datetime import UTC, datetime
@@ -26,7 +27,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from flows.vocabulary import ExportFormat, ExportPriority, ExportStatus, ExportType, Frequency, Role
+from flows.vocabulary import (
+    Delivery,
+    ExportFormat,
+    ExportPriority,
+    ExportStatus,
+    ExportType,
+    Frequency,
+    Role,
+    WebhookEvent,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -113,6 +123,7 @@ class ExportSchedule(Base):
         one_of("export_type", ExportType),
         one_of("format", ExportFormat),
         one_of("frequency", Frequency),
+        one_of("deliver", Delivery),
         Index("idx_export_schedules_next_run", "next_run"),
         Index("idx_export_schedules_active", "is_active"),
     )
@@ -133,6 +144,10 @@ class ExportSchedule(Base):
     recipients: Mapped[list[Any]] = mapped_column(default=list)
     filters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     columns: Mapped[list[Any]] = mapped_column(default=list)
+    deliver: Mapped[str] = mapped_column(String(10), default=Delivery.ALWAYS.value, server_default="always")
+    webhook_urls: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    last_delivered_checksum: Mapped[str | None] = mapped_column(String(64))
+    """The content checksum of the schedule's last delivered export (for `deliver: if_changed`)."""
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     prefect_schedule_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     prefect_synced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -150,6 +165,7 @@ class DataExport(Base):
         one_of("format", ExportFormat),
         one_of("status", ExportStatus),
         one_of("priority", ExportPriority),
+        one_of("deliver", Delivery),
         CheckConstraint("progress_percentage BETWEEN 0 AND 100", name="progress_percentage"),
         CheckConstraint("attempt >= 1", name="attempt"),
         UniqueConstraint("created_by", "idempotency_key", name="uq_data_exports_idempotency"),
@@ -174,8 +190,16 @@ class DataExport(Base):
     columns: Mapped[list[Any]] = mapped_column(default=list)
     recipients: Mapped[list[Any]] = mapped_column(default=list)
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    deliver: Mapped[str] = mapped_column(String(10), default=Delivery.ALWAYS.value, server_default="always")
+    webhook_urls: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     error_message: Mapped[str | None] = mapped_column(Text)
     notification_error: Mapped[str | None] = mapped_column(Text)
+    delivery_skipped: Mapped[str | None] = mapped_column(Text)
+    """Why a completed export was not delivered (no rows, rows unchanged); null when it was."""
+    content_checksum: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of the rows themselves (not of the file, which carries a timestamp)."""
+    preview: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    """The first rows as text, for the email and the recipient page: {"columns": [...], "rows": [[...]]}."""
     progress_percentage: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -237,15 +261,44 @@ class ExportStatistic(Base):
 
 
 class ExportDownloadLog(Base):
+    """One download: by a signed-in user (downloaded_by) or by an email recipient through their link."""
+
     __tablename__ = "export_download_logs"
-    __table_args__ = (Index("idx_export_download_logs_export", "export_id"),)
+    __table_args__ = (
+        Index("idx_export_download_logs_export", "export_id"),
+        CheckConstraint("downloaded_by IS NOT NULL OR recipient IS NOT NULL", name="downloader"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     export_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_exports.id", ondelete="RESTRICT"))
-    downloaded_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    downloaded_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    recipient: Mapped[str | None] = mapped_column(String(320))
     ip_address: Mapped[str] = mapped_column(String(45))
     user_agent: Mapped[str] = mapped_column(Text)
     downloaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One attempt to POST an export's event to one webhook URL, kept with the export."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        one_of("event", WebhookEvent),
+        Index("idx_webhook_deliveries_export", "export_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    export_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_exports.id", ondelete="RESTRICT"))
+    message_id: Mapped[str] = mapped_column(String(64))
+    """The Standard Webhooks `webhook-id`: the same for every attempt of one message."""
+    event: Mapped[str] = mapped_column(String(30))
+    url: Mapped[str] = mapped_column(Text)
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditLog(Base):

@@ -22,7 +22,7 @@ from flows.errors import ExportCancelled, TerminalError
 from flows.exports.audit import SYSTEM, Actor, audit
 from flows.exports.policy import may_export
 from flows.settings import Settings
-from flows.vocabulary import ExportFormat, ExportStatus, ExportType, Role
+from flows.vocabulary import Delivery, ExportFormat, ExportStatus, ExportType, Role
 
 ACTIVE_STATUSES = (ExportStatus.PENDING, ExportStatus.PROCESSING)
 
@@ -43,6 +43,9 @@ class ExportJob:
     owner_name: str
     started_at: datetime
     flow_run_id: uuid.UUID | None = None
+    deliver: Delivery = Delivery.ALWAYS
+    webhook_urls: tuple[str, ...] = ()
+    schedule_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,10 @@ class RunResult:
     checksum_sha256: str
     storage_key: str
     file_path: str
+    content_checksum: str | None = None
+    """SHA-256 of the rows themselves, stable across runs over the same data."""
+    preview: dict[str, Any] | None = None
+    """The first rows as text: {"columns": [...], "rows": [[...]]}."""
 
 
 def begin_export(
@@ -102,6 +109,9 @@ def begin_export(
             owner_name=f"{owner.first_name} {owner.last_name}".strip(),
             started_at=now,
             flow_run_id=flow_run_id,
+            deliver=Delivery(row.deliver),
+            webhook_urls=tuple(row.webhook_urls),
+            schedule_id=row.schedule_id,
         )
 
 
@@ -166,6 +176,8 @@ def complete_export(
         row.checksum_sha256 = result.checksum_sha256
         row.storage_key = result.storage_key
         row.file_path = result.file_path
+        row.content_checksum = result.content_checksum
+        row.preview = result.preview
         row.progress_percentage = 100
         row.completed_at = now
         row.heartbeat_at = now
