@@ -57,17 +57,20 @@ bearer = HTTPBearer(
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def require(permission: Permission, *, also_spends: Bucket | None = None) -> Any:
-    """A dependency giving the caller once they are authenticated, within their rate limit and hold
-    `permission`: one step (one worker-thread hop), in a session of its own that is closed before
-    the route runs, so no request holds a pooled connection while it waits for a thread."""
+def require(
+    permission: Permission, *, spends: Bucket = Bucket.REQUESTS, also_spends: Bucket | None = None
+) -> Any:
+    """A dependency giving the caller once they are authenticated, within their rate limit (the
+    `spends` budget, and `also_spends`) and hold `permission`: one step (one worker-thread hop), in a
+    session of its own that is closed before the route runs, so no request holds a pooled connection
+    while it waits for a thread."""
 
     def check(services: ServicesDep, credentials: Credentials, response: Response) -> User:
         if credentials is None:
             raise unauthorized("missing bearer token (Authorization: Bearer <token>)")
         with services.sessions() as session:
             user = authenticate(services.sessions, session, services.settings, credentials.credentials)
-        allowance = services.rate_limits.spend(Bucket.REQUESTS, str(user.id))
+        allowance = services.rate_limits.spend(spends, str(user.id))
         if also_spends is not None:
             allowance = services.rate_limits.spend(also_spends, str(user.id))
         response.headers.update(allowance.headers)

@@ -20,9 +20,14 @@ REDIS_TIMEOUT = 0.5  # seconds; an unreachable Redis must not hold requests (the
 
 
 class Bucket(StrEnum):
-    """Every request spends from `requests`; creating or executing an export also from `creations`."""
+    """A request spends from one budget: status reads and event streams from `status`, downloads from
+    `downloads`, everything else from the seed's general `requests`; creating or executing an export
+    also from `creations`. Watching a page of running exports so never starves the rest, nor the
+    other way round."""
 
     REQUESTS = "requests"
+    STATUS = "status"
+    DOWNLOADS = "downloads"
     CREATIONS = "creations"
 
 
@@ -54,13 +59,18 @@ class RateLimits:
         )
         self._limiter = MovingWindowRateLimiter(storage)
         window = settings.rate_limit_window_seconds
+        budgets = {
+            Bucket.REQUESTS: (settings.rate_limit_requests, window),
+            Bucket.STATUS: (settings.status_rate_limit_requests, settings.status_rate_limit_window_seconds),
+            Bucket.DOWNLOADS: (
+                settings.download_rate_limit_requests,
+                settings.download_rate_limit_window_seconds,
+            ),
+            Bucket.CREATIONS: (settings.rate_limit_create_requests, window),
+        }
         self._items: dict[Bucket, RateLimitItem] = {
-            Bucket.REQUESTS: RateLimitItemPerSecond(
-                settings.rate_limit_requests, window, namespace=KEY_PREFIX
-            ),
-            Bucket.CREATIONS: RateLimitItemPerSecond(
-                settings.rate_limit_create_requests, window, namespace=KEY_PREFIX
-            ),
+            bucket: RateLimitItemPerSecond(amount, seconds, namespace=KEY_PREFIX)
+            for bucket, (amount, seconds) in budgets.items()
         }
 
     def spend(self, bucket: Bucket, identity: str) -> Allowance:

@@ -24,6 +24,7 @@ from api.access import check_may_export, visible_export
 from api.deps import OriginDep, ServicesDep, SessionDep, require
 from api.errors import ApiError
 from api.permissions import Permission
+from api.ratelimit import Bucket
 from api.schemas.common import ERROR_RESPONSES, Envelope
 from api.schemas.exports import DownloadOut
 from api.signing import LINK_PARAMETER, DownloadClaims, sign_download, verify_download
@@ -62,7 +63,7 @@ def download(
     services: ServicesDep,
     session: SessionDep,
     origin: OriginDep,
-    user: Annotated[User, require(Permission.EXPORTS_DOWNLOAD)],
+    user: Annotated[User, require(Permission.EXPORTS_DOWNLOAD, spends=Bucket.DOWNLOADS)],
 ) -> Envelope[DownloadOut]:
     """A link valid a few minutes (never past the export's expiry); fetch it without the bearer token."""
     settings = services.settings

@@ -49,6 +49,8 @@ from flows.vocabulary import ExportFormat, ExportPriority, ExportStatus, ExportT
 router = APIRouter(tags=["exports"], responses=ERROR_RESPONSES)
 
 ReadExports = Annotated[User, require(Permission.EXPORTS_READ)]
+WatchExports = Annotated[User, require(Permission.EXPORTS_READ, spends=Bucket.STATUS)]
+"""Status reads and event streams: a budget of their own, sized for a page that watches its exports."""
 EVENT_POLL_SECONDS = 0.5
 EVENT_KEEPALIVE_SECONDS = 15.0
 MAX_NAME_LENGTH = 255
@@ -173,7 +175,7 @@ def execute_type(
     "/exports/status/{export_id:uuid}", response_model=Envelope[ExportStatusOut], summary="Export status"
 )
 def export_status(
-    export_id: uuid.UUID, services: ServicesDep, user: ReadExports
+    export_id: uuid.UUID, services: ServicesDep, user: WatchExports
 ) -> Envelope[ExportStatusOut]:
     """The row's status, corrected first where Prefect knows its run failed, crashed or was cancelled.
 
@@ -278,7 +280,7 @@ def retry(
     return _created(row, session, response)
 
 
-def _readable_export(export_id: uuid.UUID, session: SessionDep, user: ReadExports) -> uuid.UUID:
+def _readable_export(export_id: uuid.UUID, session: SessionDep, user: WatchExports) -> uuid.UUID:
     """The id of an export the caller may read, checked before a stream starts (then it is too late)."""
     visible_export(session, user, export_id)
     session.commit()  # the stream reads in its own sessions; this one stays open until it ends

@@ -6,11 +6,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import jwt
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flows.appdb.models import ApiToken, User
+from flows.email_addresses import normalized_address
 from flows.errors import ConfigurationError, InvalidInputError
 from flows.exports.audit import Actor, audit
 from flows.settings import Settings
@@ -26,10 +26,7 @@ def hash_token(token: str) -> str:
 
 
 def normalized_email(email: str) -> str:
-    try:
-        return validate_email(email, check_deliverability=False).normalized
-    except EmailNotValidError as error:
-        raise InvalidInputError("email", f"not a valid email address: {error}") from None
+    return normalized_address(email, "email")
 
 
 def find_user(session: Session, email: str) -> User | None:

@@ -179,12 +179,12 @@ def quote_identifier(name: str) -> str:
 
 
 def _select_columns(definition: ExportDefinition, columns: Sequence[object] | None) -> tuple[Column, ...]:
-    if columns is None:
-        return tuple(definition.column(name) for name in definition.default_columns)
-    if isinstance(columns, str) or not isinstance(columns, Sequence):
+    """The chosen columns; none chosen (`columns` left out, or `[]`: a form with nothing ticked, the
+    seed's default) means the type's default columns."""
+    if isinstance(columns, str) or not isinstance(columns, Sequence | None):
         raise InvalidInputError("columns", "expected a list of column names")
     if not columns:
-        raise InvalidInputError("columns", "choose at least one column")
+        return tuple(definition.column(name) for name in definition.default_columns)
     known = definition.column_names
     chosen: list[Column] = []
     for index, name in enumerate(columns):

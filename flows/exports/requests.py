@@ -2,11 +2,11 @@
 
 from typing import Annotated, Any, TypeVar
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from flows.appdb.models import DataExport, ExportSchedule
 from flows.catalog.query import check_choices
+from flows.email_addresses import normalized_address
 from flows.errors import InvalidInputError
 from flows.render import ExportOptions
 from flows.vocabulary import ExportFormat, ExportType
@@ -75,10 +75,7 @@ def normalized_recipients(values: list[str]) -> list[str]:
     """Distinct, normalised addresses; a bad one is an error naming `recipients[i]`."""
     normalized: dict[str, None] = {}
     for index, value in enumerate(values):
-        try:
-            normalized[validate_email(value, check_deliverability=False).normalized] = None
-        except EmailNotValidError as error:
-            raise InvalidInputError(f"recipients[{index}]", f"not a valid email address: {error}") from None
+        normalized[normalized_address(value, f"recipients[{index}]")] = None
     if len(normalized) > MAX_RECIPIENTS:
         raise InvalidInputError("recipients", f"at most {MAX_RECIPIENTS} distinct recipients")
     return list(normalized)

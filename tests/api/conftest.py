@@ -58,6 +58,8 @@ def api_settings(database_url: str, tmp_path: Path, duckdb_warehouse: Source) ->
         source_url=str(duckdb_warehouse.duckdb_path),
         rate_limit_requests=100_000,
         rate_limit_create_requests=100_000,
+        status_rate_limit_requests=100_000,
+        download_rate_limit_requests=100_000,
         reconcile_interval_seconds=3600,
     )
 

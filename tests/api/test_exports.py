@@ -52,7 +52,7 @@ def test_create_stores_a_pending_row_with_its_audit_entry(
         json={
             **SALES,
             "columns": ["order_number", "total_amount"],
-            "recipients": ["a@Example.COM", "a@example.com"],
+            "recipients": ["a@Example.COM", "a@example.com", "ana@Corp.Local", "ops@localhost"],
         },
         headers={**manager.headers, "User-Agent": "pytest-agent/1"},
     )
@@ -64,7 +64,7 @@ def test_create_stores_a_pending_row_with_its_audit_entry(
     assert data["priority"] == "normal"
     assert data["flow_run_id"] is None
     assert data["columns"] == ["order_number", "total_amount"]
-    assert data["recipients"] == ["a@example.com"]
+    assert data["recipients"] == ["a@example.com", "ana@corp.local", "ops@localhost"]
     assert data["creator"]["email"] == manager.email
     with sessions() as session:
         entry = session.scalars(
@@ -85,6 +85,8 @@ def test_create_stores_a_pending_row_with_its_audit_entry(
         ({**SALES, "columns": ["order_number", "password"]}, "columns[1]"),
         ({**SALES, "filters": {"no_such_filter": 1}}, "filters.no_such_filter"),
         ({**SALES, "recipients": ["not an address"]}, "recipients[0]"),
+        ({**SALES, "recipients": ["ana@corp.local", "bob@nowhere.invalid"]}, "recipients[1]"),
+        ({**SALES, "recipients": ["ana@corp.local\nBcc: eve@evil.test"]}, "recipients[0]"),
         ({**SALES, "recipients": [f"user{index}@example.com" for index in range(21)]}, "recipients"),
         ({**SALES, "unknown": True}, "unknown"),
         ({"export_type": "sales", "format": "csv"}, "export_name"),

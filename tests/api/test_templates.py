@@ -109,7 +109,6 @@ def test_columns_and_description_may_be_left_out(client: TestClient, manager: Ca
         ({"export_type": "weather"}, "export_type"),
         ({"format": "xml"}, "format"),
         ({"columns": ["order_number", "salary"]}, "columns[1]"),
-        ({"columns": []}, "columns"),
         ({"filters": {"region": "Atlantis"}}, "filters.region"),
         ({"filters": {"planet": "Mars"}}, "filters.planet"),
         ({"filters": {"total_amount": {"like": 1}}}, "filters.total_amount.like"),

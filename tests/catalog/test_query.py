@@ -107,7 +107,6 @@ def test_boolean_filter():
 
 ERROR_CASES: list[Any] = [
     # columns
-    ("sales", {"columns": []}, "columns"),
     ("sales", {"columns": "sale_id"}, "columns"),
     ("sales", {"columns": ["sale_id", "nope"]}, "columns[1]"),
     ("sales", {"columns": ["sale_id", 3]}, "columns[1]"),

@@ -52,10 +52,21 @@ def test_users_create_and_list(exportflow_env: Path) -> None:
     assert "Ada" in line
 
 
+@pytest.mark.parametrize("domain", ["corp.local", "localhost", "svc.internal", "mailhost", "qa.test"])
+def test_users_on_internal_mail_domains_are_created(exportflow_env: Path, domain: str) -> None:
+    email = f"ana-{uuid.uuid4().hex[:8]}@{domain}"
+    _create_user(email)
+    listed = runner.invoke(app, ["users", "list"], env={"COLUMNS": "400"})
+    assert email in listed.stdout
+
+
 @pytest.mark.parametrize(
     ("arguments", "field"),
     [
         (["--email", "not-an-address", "--role", "manager"], "email"),
+        (["--email", "ana@corp..local", "--role", "manager"], "email"),
+        (["--email", "ana@nowhere.invalid", "--role", "manager"], "email"),
+        (["--email", "Ana <ana@corp.local>", "--role", "manager"], "email"),
         (["--email", "x@example.com", "--role", "owner"], "--role"),
     ],
 )
