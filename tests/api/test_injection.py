@@ -66,7 +66,6 @@ BODY_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("column long", _with(columns=[LONG]), "columns[0]"),
     ("columns a string", _with(columns="order_number, (SELECT 1)"), "columns"),
     ("columns an object", _with(columns={"order_number": True}), "columns"),
-    ("columns empty", _with(columns=[]), "columns"),
     ("column an object", _with(columns=[{"name": "order_number"}]), "columns[0]"),
     ("column a list", _with(columns=["order_number", ["sku"]]), "columns[1]"),
     ("filter key with sql", _with(filters={"region' OR '1'='1": "NA"}), "filters.region' OR '1'='1"),

@@ -38,7 +38,12 @@ def test_bad_keys_are_refused(local_storage: Storage, tmp_path: Path, key: str) 
             operation(key)
 
     files = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*") if path.is_file())
-    assert files == ["home/secrets/jwt_secret", "home/secrets/signing_secret", "q1.csv"]
+    assert files == [
+        "home/secrets/jwt_secret",
+        "home/secrets/signing_secret",
+        "home/secrets/webhook_secret",
+        "q1.csv",
+    ]
 
 
 def test_export_key_layout() -> None:
