@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.pages import recipient
 from api.pages.rendering import PageError, error_page
+from flows.errors import TransientError
 
 logger = logging.getLogger("exportflow.api.pages")
 
@@ -30,6 +31,7 @@ def create_pages_app() -> FastAPI:
     pages.add_exception_handler(PageError, _page_error)
     pages.add_exception_handler(StarletteHTTPException, _http_error)
     pages.add_exception_handler(RequestValidationError, _invalid_request)
+    pages.add_exception_handler(TransientError, _unavailable)
     pages.add_exception_handler(Exception, _unexpected)
     return pages
 
@@ -47,6 +49,13 @@ async def _http_error(request: Request, error: Exception) -> HTMLResponse:
 
 async def _invalid_request(request: Request, error: Exception) -> HTMLResponse:
     return error_page(PageError(400, "This request is not valid", "Open the link from your email again."))
+
+
+async def _unavailable(request: Request, error: Exception) -> HTMLResponse:
+    """Storage (or the database) out of reach for now: a page saying to try again, not a failure."""
+    logger.warning("a recipient page could not reach a service: %s", error)
+    message = "The file cannot be reached right now. Try again in a few minutes."
+    return error_page(PageError(503, "Try again in a few minutes", message))
 
 
 async def _unexpected(request: Request, error: Exception) -> HTMLResponse:

@@ -26,7 +26,7 @@ from flows.settings import Settings
 from flows.storage.store import open_storage
 from tests.api.conftest import Caller, MakeExport
 
-pytest_plugins = ["tests.fixtures_s3"]
+pytest_plugins = ["tests.fixtures_s3", "tests.fixtures_smtp"]  # the latter for `unused_port`
 
 RECIPIENT = "ops@example.com"
 BROWSER = "Mozilla/5.0 (recipient test)"
@@ -189,6 +189,25 @@ def test_a_file_missing_from_storage_is_a_410_page(
     open_storage(api_settings).delete(key)
 
     assert_page(client.post(f"/d/{token}/file"), 410, "no longer stored")
+    assert download_logs(sessions, export_id) == []
+
+
+def test_storage_out_of_reach_is_a_503_page_not_a_500(
+    make_client: Callable[[Settings], TestClient],
+    api_settings: Settings,
+    manager: Caller,
+    make_export: MakeExport,
+    sessions: Any,
+    unused_port: int,
+    aws_credentials: dict[str, str],
+) -> None:
+    export_id = make_export(api_settings, manager)
+    token = token_for(api_settings, sessions, export_id)
+    unreachable = api_settings.model_copy(
+        update={"storage_url": "s3://nowhere/files", "s3_endpoint_url": f"http://127.0.0.1:{unused_port}"}
+    )
+
+    assert_page(make_client(unreachable).post(f"/d/{token}/file"), 503, "Try again in a few minutes")
     assert download_logs(sessions, export_id) == []
 
 
