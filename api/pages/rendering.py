@@ -6,13 +6,11 @@ The pages' URLs carry recipient tokens, which are secrets: no page loads anythin
 """
 
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
-TEMPLATES = Path(__file__).with_name("templates")
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -47,4 +45,6 @@ def error_page(error: PageError) -> HTMLResponse:
 
 @cache
 def _environment() -> Environment:
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined)
+    return Environment(
+        loader=PackageLoader("api.pages", "templates"), autoescape=True, undefined=StrictUndefined
+    )
