@@ -1,4 +1,5 @@
-"""The FastAPI application: the seed's routes under /api/v1, thin over flows/ and Prefect."""
+"""The FastAPI application: the seed's routes under /api/v1, thin over flows/ and Prefect, and the
+recipient pages (HTML, api/pages) under /d."""
 
 import gc
 import secrets
@@ -13,10 +14,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import Services, parse_networks
 from api.errors import install_error_handlers
 from api.openapi import install_openapi
+from api.pages.app import create_pages_app
 from api.ratelimit import RateLimits
 from api.routes import analytics, downloads, exports, schedules, templates, types
 from api.run_states import RunStateCache
 from flows.appdb.engine import make_engine, session_factory
+from flows.exports.recipient_links import PATH_PREFIX
 from flows.orchestration.prefect_config import configure_prefect
 from flows.settings import Settings, get_settings
 
@@ -37,6 +40,7 @@ def create_app(settings: Settings | None = None, background: Sequence[Background
     `background` is started at start-up and stopped at shutdown, last started first."""
     settings = settings or get_settings()
     configure_prefect(settings)
+    pages = create_pages_app()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,6 +52,7 @@ def create_app(settings: Settings | None = None, background: Sequence[Background
             trusted_proxies=parse_networks(settings.trusted_proxies),
             run_states=RunStateCache(),
         )
+        pages.state.services = app.state.services
         # Everything imported so far (Prefect, pydantic, SQLAlchemy: ~1M objects) lives as long as
         # the process; out of the collector's way, a full collection no longer stalls requests.
         gc.collect()
@@ -70,6 +75,7 @@ def create_app(settings: Settings | None = None, background: Sequence[Background
     app.add_middleware(RequestIdMiddleware)
     for module in (types, templates, schedules, analytics, downloads, exports):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.mount(PATH_PREFIX.rstrip("/"), pages)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

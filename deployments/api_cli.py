@@ -1,4 +1,5 @@
-"""`exportflow api`: serve the API with uvicorn, with access-log lines that never carry a query string."""
+"""`exportflow api`: serve the API with uvicorn, with access-log lines that never carry a query string
+or a recipient link's token."""
 
 import logging
 from typing import Annotated, Any
@@ -8,20 +9,30 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 from deployments.cli_support import load_settings, require_migrated
+from flows.exports.recipient_links import PATH_PREFIX
 
 ACCESS_PATH_ARG = 2  # uvicorn logs (client_addr, method, path_with_query, http_version, status)
 
 
 class PathWithoutQuery(logging.Filter):
-    """Drops the query string from uvicorn's access-log records: it may carry a signed download token."""
+    """Drops the query string from uvicorn's access-log records (it may carry a signed download token),
+    and the token from a recipient page's path (`/d/<token>/file` is logged as `/d/…/file`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) > ACCESS_PATH_ARG:
             path = args[ACCESS_PATH_ARG]
             if isinstance(path, str):
-                record.args = (*args[:ACCESS_PATH_ARG], path.partition("?")[0], *args[ACCESS_PATH_ARG + 1 :])
+                record.args = (*args[:ACCESS_PATH_ARG], _redacted(path), *args[ACCESS_PATH_ARG + 1 :])
         return True
+
+
+def _redacted(path: str) -> str:
+    path = path.partition("?")[0]
+    if path.startswith(PATH_PREFIX):
+        _token, slash, rest = path[len(PATH_PREFIX) :].partition("/")
+        return f"{PATH_PREFIX}…{slash}{rest}"
+    return path
 
 
 def log_config(level: str) -> dict[str, Any]:

@@ -47,7 +47,8 @@ from flows.exports.lifecycle import (
 from flows.exports.reconcile import Death, settle
 from flows.pipeline.extract import stream_batches
 from flows.pipeline.file_names import export_file_name
-from flows.pipeline.notify import send_export_failed, send_export_ready
+from flows.pipeline.notify import ready_recipients, send_export_failed, send_export_ready
+from flows.pipeline.preview import Preview, read_preview
 from flows.pipeline.progress import Heartbeat, Phase, PrefectProgress, ProgressReporter
 from flows.pipeline.resources import Resources
 from flows.pipeline.retries import RETRIES
@@ -70,10 +71,11 @@ UPLOAD = Phase(90, 97)
 
 @dataclass(frozen=True)
 class Staged:
-    """The staged Arrow file of a run and how many rows it holds."""
+    """The staged Arrow file of a run, how many rows it holds, and its first rows as text."""
 
     path: Path
     rows: int
+    preview: Preview
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ def start_scheduled(schedule_id: uuid.UUID, resources: Resources) -> ScheduledSt
 
 @task(**RETRIES)
 def extract(job: ExportJob, workdir: Path, progress: ProgressReporter, resources: Resources) -> Staged:
-    """Stream the export's query into a staged Arrow file; the rows are counted on the way."""
+    """Stream the export's query into a staged Arrow file; the rows are counted on the way, and the
+    first ones read back as the preview the email and the recipient page show."""
     source = parse_source(resources.settings.source_url)
     query = build_query(job.export_type, dialect=source.kind, columns=job.columns, filters=job.filters)
     staged = workdir / "staged.arrow"
@@ -112,8 +115,9 @@ def extract(job: ExportJob, workdir: Path, progress: ProgressReporter, resources
             progress.report(EXTRACT.start + 1, f"extracted {extracted:,} rows")
 
     rows = write_staged(counted(stream_batches(source, query, STAGE_BATCH_ROWS)), query.arrow_schema, staged)
+    preview = read_preview(staged, resources.settings.email_preview_rows)
     progress.report(EXTRACT.end, f"extracted {rows:,} rows", force=True)
-    return Staged(staged, rows)
+    return Staged(staged, rows, preview)
 
 
 @task(cache_policy=NO_CACHE)
@@ -157,6 +161,7 @@ def upload(
 class Recorded:
     rows: int
     expires_at: datetime
+    preview: Preview
 
 
 @task(**RETRIES)
@@ -165,7 +170,9 @@ def record(
 ) -> Recorded:
     """Mark the export completed and publish the run's summary."""
     progress.report(100, "completed", force=True)
-    result = RunResult(staged.rows, stored.size, stored.sha256, stored.key, stored.location)
+    result = RunResult(
+        staged.rows, stored.size, stored.sha256, stored.key, stored.location, preview=staged.preview
+    )
     try:
         expires_at = complete_export(resources.sessions, job, result, resources.settings)
     except (ExportCancelled, RunSuperseded):
@@ -174,17 +181,45 @@ def record(
     create_markdown_artifact(
         _summary_markdown(job, result, expires_at), key="export-summary", description="export summary"
     )
-    return Recorded(staged.rows, expires_at)
+    return Recorded(staged.rows, expires_at, staged.preview)
 
 
 @task(**RETRIES)
 def notify(
+    job: ExportJob,
+    recipient: str,
+    stored: StoredObject,
+    rendered: Rendered,
+    recorded: Recorded,
+    resources: Resources,
+) -> None:
+    """Tell one recipient the file is ready: their own link, the first rows, the file when small."""
+    send_export_ready(
+        resources.settings,
+        job,
+        recipient,
+        stored,
+        rendered.path,
+        rows=recorded.rows,
+        expires_at=recorded.expires_at,
+        preview=recorded.preview,
+    )
+
+
+def notify_recipients(
     job: ExportJob, stored: StoredObject, rendered: Rendered, recorded: Recorded, resources: Resources
 ) -> None:
-    """Tell the recipients the file is ready (attached when small)."""
-    send_export_ready(
-        resources.settings, job, stored, rendered.path, rows=recorded.rows, expires_at=recorded.expires_at
-    )
+    """One message (one `notify` task, retried on its own) per recipient, since each carries that
+    recipient's link: a recipient whose message fails neither stops nor repeats the others' messages.
+    Raises TerminalError naming the recipients that were not reached."""
+    failures: list[str] = []
+    for recipient in ready_recipients(job):
+        try:
+            notify(job, recipient, stored, rendered, recorded, resources)
+        except Exception as error:
+            failures.append(f"{recipient}: {error}")
+    if failures:
+        raise TerminalError(f"not sent to {len(failures)} recipient(s): " + "; ".join(failures))
 
 
 def _on_crashed(flow: Any, flow_run: FlowRun, state: State[Any]) -> None:
@@ -220,7 +255,9 @@ def export(
         rendered = render(job, staged, workdir, progress)
         stored = upload(job, rendered, progress, resources)
         recorded = record(job, stored, staged, progress, resources)
-        _notify_without_failing(job, resources, lambda: notify(job, stored, rendered, recorded, resources))
+        _notify_without_failing(
+            job, resources, lambda: notify_recipients(job, stored, rendered, recorded, resources)
+        )
         return {"export_id": str(job.id), "key": stored.key, "rows": recorded.rows, "bytes": stored.size}
     except ExportCancelled as cancelled:
         cancel_export(resources.sessions, export_id, str(cancelled), run=job.flow_run_id if job else None)

@@ -153,9 +153,14 @@ def test_an_export_completes_with_file_statistics_audit_artifacts_and_email(
     assert row.checksum_sha256 in summary.data
     assert f"{row.record_count:,}" in summary.data
 
+    assert row.preview is not None
+    assert len(row.preview["columns"]) == len(row.preview["rows"][0])
+    assert len(row.preview["rows"]) == min(20, row.record_count)
     (message,) = outbox_messages(exportflow_env)
     assert message["To"] == "ops@example.com"
-    assert f"/api/v1/exports/{export_id}/download" in body_of(message)
+    assert "/d/" in body_of(message)
+    assert "/api/v1/" not in body_of(message)
+    assert message.get_body(("html",)) is not None
 
 
 def test_a_postgresql_warehouse_exports_the_same_rows(
@@ -337,6 +342,28 @@ def test_a_permanent_smtp_refusal_is_recorded_not_fatal(smtp_env: "SmtpServer") 
     assert row.notification_error is not None
     assert "554" in row.notification_error
     assert audit_actions(export_id)[-1] == "export_notification_failed"
+
+
+def test_a_refused_recipient_does_not_stop_or_repeat_the_others(smtp_env: "SmtpServer") -> None:
+    smtp_env.handler.rcpt_replies = {"gone@example.com": "550 5.1.1 No such user"}
+    export_id = submit(recipients=["ops@example.com", "gone@example.com", "lead@example.com"])
+    assert export(export_id, return_state=True).is_completed()
+
+    row = row_of(export_id)
+    assert [received.rcpt_tos for received in smtp_env.received] == [
+        ["ops@example.com"],
+        ["lead@example.com"],
+    ]
+    assert row.notification_error is not None
+    assert "gone@example.com" in row.notification_error
+    assert "ops@example.com" not in row.notification_error
+    assert row.flow_run_id is not None
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[row.flow_run_id]))
+        )
+    notify_runs = [run.run_count for run in runs if run.name.startswith("notify-")]
+    assert notify_runs == [1, 1, 1]  # one task a recipient; the refusal (5xx) was not retried
 
 
 @pytest.fixture

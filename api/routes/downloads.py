@@ -139,12 +139,17 @@ def export_file(
             410, "the export's file changed after this link was made; ask for a new one", field=LINK_PARAMETER
         )
     session.commit()  # end this read before streaming: no lock is held while the file goes out
-    storage = open_storage(settings)
     try:
-        size = storage.size(key)
-        stream = storage.open_read(key)
+        return file_response(open_storage(settings), key, row)
     except ObjectNotFoundError:
         raise _file_gone() from None
+
+
+def file_response(storage: Storage, key: str, row: DataExport) -> StreamingResponse:
+    """The stored file under `key` streamed in chunks, named and typed for `row` (also the recipient
+    page's download); ObjectNotFoundError when it is no longer stored."""
+    size = storage.size(key)
+    stream = storage.open_read(key)
     headers = {
         "Content-Length": str(size),
         "Content-Disposition": content_disposition(download_name(row)),

@@ -1,40 +1,37 @@
-"""Notification emails: an export is ready (with a link to the API, the file attached when small), or
-it failed (with the reason). Messages are built with `email.message.EmailMessage` and handed to a
-`Mailer`: SMTP in production, an outbox folder of `.eml` files by default.
+"""Notification emails: an export is ready, or it failed (with the reason). Messages are built with
+`email.message.EmailMessage` and handed to a `Mailer` (flows/pipeline/mailers.py).
+
+The ready email goes to each recipient as a message of its own, since each carries that recipient's
+signed link (flows/exports/recipient_links.py) to the export's page: a plain-text and an HTML part
+(multipart/alternative: the facts, the first rows, the link), and the file attached when it is at most
+settings.email_attachment_max_bytes. The HTML comes from Jinja2 templates with autoescape on, so no
+value (a name, a cell of the preview) is ever markup. Links are secrets: nothing here logs them.
 
 Nothing a user typed reaches a header unsanitised: addresses are validated with email-validator
 (CR, LF and display names refused), names and subjects are cut to one line of bounded length.
-Mailers raise TransientError for what a retry may fix (4xx replies, lost connections, timeouts)
-and TerminalError for the rest (5xx replies, refused recipients, TLS or login problems).
 """
 
-import logging
-import os
 import re
-import smtplib
-import ssl
 import textwrap
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
+from functools import cache
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any
 
-from pydantic import SecretStr
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from flows.errors import ConfigurationError, TerminalError, TransientError
+from flows.errors import ConfigurationError
 from flows.exports.lifecycle import ExportJob
+from flows.exports.recipient_links import recipient_claims, recipient_url
 from flows.exports.requests import normalized_recipients
+from flows.pipeline.mailers import Mailer, open_mailer
+from flows.pipeline.preview import Preview
 from flows.render import renderer_for
 from flows.settings import Settings
 from flows.storage.store import StoredObject
-
-logger = logging.getLogger(__name__)
 
 NAME_MAX_CHARS = 80
 SUBJECT_MAX_CHARS = 120
@@ -43,109 +40,28 @@ BODY_WIDTH = 76
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-class Mailer(Protocol):
-    """Delivers one message to the recipients in its To header."""
-
-    def send(self, message: EmailMessage) -> None: ...
-
-
-@dataclass(frozen=True)
-class SmtpMailer:
-    """Sends through an SMTP server: plain, STARTTLS or implicit TLS; logs in when a username is set."""
-
-    host: str
-    port: int
-    security: Literal["none", "starttls", "tls"]
-    username: str
-    password: SecretStr
-    timeout: float
-    ssl_context: ssl.SSLContext | None = None
-    """Certificates to trust; None: the system's (tests pass one trusting their own CA)."""
-
-    def send(self, message: EmailMessage) -> None:
-        with _smtp_errors(f"{self.host}:{self.port}"):
-            client = self._connect()
-            try:
-                refused = client.send_message(message)
-            finally:
-                # The message is delivered once DATA is accepted: a failing QUIT must not fail it.
-                with suppress(smtplib.SMTPException, OSError):
-                    client.quit()
-                client.close()
-        if refused:
-            # Some recipients got the message: retrying would send it to them again.
-            raise TerminalError(f"the mail server refused {_describe_refusals(refused)}")
-        logger.info("sent %s through %s:%d", message["Message-ID"], self.host, self.port)
-
-    def _connect(self) -> smtplib.SMTP:
-        context = self.ssl_context or ssl.create_default_context()
-        client = (
-            smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
-            if self.security == "tls"
-            else smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        )
-        try:
-            if self.security == "starttls":
-                client.starttls(context=context)
-            if self.username:
-                client.login(self.username, self.password.get_secret_value())
-        except BaseException:
-            client.close()
-            raise
-        return client
-
-
-@dataclass(frozen=True)
-class OutboxMailer:
-    """Writes each message to `folder` as `<UTC timestamp>-<uuid>.eml`, atomically (no SMTP server)."""
-
-    folder: Path
-
-    def send(self, message: EmailMessage) -> None:
-        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}.eml"
-        temporary = self.folder / f".{name}.tmp"
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with temporary.open("xb") as file:
-                file.write(message.as_bytes())
-                file.flush()
-                os.fsync(file.fileno())
-            temporary.replace(self.folder / name)
-        except OSError as error:
-            temporary.unlink(missing_ok=True)
-            raise TerminalError(f"could not write to the outbox {self.folder}: {error}") from error
-        logger.info("wrote %s to the outbox as %s", message["Message-ID"], name)
-
-
-def open_mailer(settings: Settings, *, ssl_context: ssl.SSLContext | None = None) -> Mailer:
-    """SMTP when `settings.smtp_host` is set, otherwise the outbox folder."""
-    if not settings.smtp_host:
-        return OutboxMailer(settings.outbox_dir)
-    return SmtpMailer(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        security=settings.smtp_security,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        timeout=settings.smtp_timeout_seconds,
-        ssl_context=ssl_context,
-    )
+def ready_recipients(job: ExportJob) -> list[str]:
+    """The export's recipients, validated and normalised: one ready message goes to each."""
+    return normalized_recipients(list(job.recipients))
 
 
 def send_export_ready(
     settings: Settings,
     job: ExportJob,
+    recipient: str,
     stored: StoredObject,
     file_path: Path,
     *,
     rows: int | None = None,
     expires_at: datetime | None = None,
+    preview: Preview | None = None,
     mailer: Mailer | None = None,
 ) -> None:
-    """Email the export's recipients that its file is ready; an export without recipients sends nothing."""
-    if job.recipients:
-        message = export_ready_message(settings, job, stored, file_path, rows=rows, expires_at=expires_at)
-        (mailer or open_mailer(settings)).send(message)
+    """Email one recipient (one of `ready_recipients(job)`) that the export's file is ready."""
+    message = export_ready_message(
+        settings, job, recipient, stored, file_path, rows=rows, expires_at=expires_at, preview=preview
+    )
+    (mailer or open_mailer(settings)).send(message)
 
 
 def send_export_failed(
@@ -158,42 +74,69 @@ def send_export_failed(
 def export_ready_message(
     settings: Settings,
     job: ExportJob,
+    recipient: str,
     stored: StoredObject,
     file_path: Path,
     *,
     rows: int | None = None,
     expires_at: datetime | None = None,
+    preview: Preview | None = None,
 ) -> EmailMessage:
-    """The "your export is ready" message to the job's recipients; the file is attached when it is at
-    most `settings.email_attachment_max_bytes`."""
+    """The "your export is ready" message to `recipient`: facts, the first rows, the recipient's own
+    link, and the file attached when it is at most `settings.email_attachment_max_bytes`."""
+    (address,) = normalized_recipients([recipient])
     name = one_line(job.name, NAME_MAX_CHARS)
     file_name = Path(stored.key).name
     attach = stored.size <= settings.email_attachment_max_bytes
+    claims = recipient_claims(settings, job.id, address, stored.sha256, expires_at)
+    link = recipient_url(settings, claims)
     facts = [
-        ("Type", job.export_type.value),
-        ("Format", job.format.value),
-        ("Rows", f"{rows:,}" if rows is not None else None),
-        ("Size", human_size(stored.size)),
-        ("File", file_name),
-        ("Expires", f"{expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else None),
+        (label, value)
+        for label, value in [
+            ("Type", job.export_type.value),
+            ("Format", job.format.value),
+            ("Rows", f"{rows:,}" if rows is not None else None),
+            ("Size", human_size(stored.size)),
+            ("File", file_name),
+            ("Expires", f"{expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else None),
+        ]
+        if value is not None
     ]
+    attachment_note = (
+        "The file is attached to this email."
+        if attach
+        else f"The file ({human_size(stored.size)}) is too large to attach (the limit is "
+        f"{human_size(settings.email_attachment_max_bytes)}); download it from the link."
+    )
+    link_note = f"The link is for {address} only and works until {claims.valid_until:%Y-%m-%d %H:%M} UTC."
     body = [
         f'Your export "{name}" is ready.',
         "",
-        *(f"  {label + ':':<9}{value}" for label, value in facts if value is not None),
+        *(f"  {label + ':':<9}{value}" for label, value in facts),
         "",
-        "Download it (you will be asked to sign in):",
-        download_url(settings, job.id),
+        "See its first rows and download it (no sign-in needed):",
+        link,
+        link_note,
         "",
-        "The file is attached to this email."
-        if attach
-        else f"The file is larger than {human_size(settings.email_attachment_max_bytes)}, so it is "
-        "not attached; use the link above.",
+        attachment_note,
     ]
-    recipients = normalized_recipients(list(job.recipients))
-    message = _message(settings, [Address(addr_spec=address) for address in recipients])
+    message = _message(settings, [Address(addr_spec=address)])
     message["Subject"] = one_line(f"Export ready: {name}", SUBJECT_MAX_CHARS)
     _set_text(message, body)
+    html = (
+        _templates()
+        .get_template("export_ready.html")
+        .render(
+            name=name,
+            facts=facts,
+            preview=_shown_preview(preview, settings.email_preview_rows),
+            total_rows=rows,
+            link=link,
+            link_note=link_note,
+            attachment_note=attachment_note,
+        )
+    )
+    message.add_alternative(html, subtype="html", cte="quoted-printable")
     if attach:
         maintype, subtype, parameters = _content_type(job)
         message.add_attachment(
@@ -222,11 +165,6 @@ def export_failed_message(settings: Settings, job: ExportJob, error: str) -> Ema
     message["Subject"] = one_line(f"Export failed: {name}", SUBJECT_MAX_CHARS)
     _set_text(message, body)
     return message
-
-
-def download_url(settings: Settings, export_id: uuid.UUID) -> str:
-    """The API endpoint that checks access and streams the file (never a storage URL)."""
-    return f"{settings.api_public_url.rstrip('/')}/api/v1/exports/{export_id}/download"
 
 
 def one_line(text: str, limit: int) -> str:
@@ -283,31 +221,19 @@ def _content_type(job: ExportJob) -> tuple[str, str, dict[str, str]]:
     return maintype, subtype, dict(parameter.split("=", 1) for parameter in parameters)
 
 
-def _describe_refusals(refused: dict[str, tuple[int, bytes]]) -> str:
-    return ", ".join(f"{address} ({code} {_text(reply)})" for address, (code, reply) in refused.items())
+def _shown_preview(preview: Preview | None, rows: int) -> dict[str, Any] | None:
+    """The stored preview cut to `rows` rows; None when there is nothing to show."""
+    if not preview or not preview.get("columns") or rows <= 0:
+        return None
+    return {
+        "columns": list(preview["columns"]),
+        "rows": [list(row) for row in preview.get("rows", [])[:rows]],
+    }
 
 
-def _text(reply: bytes | str) -> str:
-    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
-
-
-@contextmanager
-def _smtp_errors(server: str) -> Iterator[None]:
-    """Raise smtplib and socket errors from the block as TransientError or TerminalError."""
-    try:
-        yield
-    except smtplib.SMTPRecipientsRefused as error:
-        temporary = all(400 <= code < 500 for code, _ in error.recipients.values())
-        kind = TransientError if temporary else TerminalError
-        raise kind(f"mail server {server} refused {_describe_refusals(error.recipients)}") from error
-    except smtplib.SMTPResponseException as error:
-        kind = TransientError if 400 <= error.smtp_code < 500 else TerminalError
-        raise kind(f"mail server {server} answered {error.smtp_code} {_text(error.smtp_error)}") from error
-    except smtplib.SMTPServerDisconnected as error:
-        raise TransientError(f"mail server {server} closed the connection: {error}") from error
-    except smtplib.SMTPException as error:
-        raise TerminalError(f"mail server {server}: {error}") from error
-    except ssl.SSLCertVerificationError as error:
-        raise TerminalError(f"mail server {server}: TLS certificate not trusted: {error}") from error
-    except OSError as error:
-        raise TransientError(f"mail server {server} unreachable: {error}") from error
+@cache
+def _templates() -> Environment:
+    """The email templates (flows/pipeline/templates), every value HTML-escaped."""
+    return Environment(
+        loader=PackageLoader("flows.pipeline", "templates"), autoescape=True, undefined=StrictUndefined
+    )

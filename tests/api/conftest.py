@@ -18,6 +18,7 @@ from flows.exports.creation import create_export
 from flows.exports.lifecycle import RunResult, begin_export, complete_export
 from flows.exports.requests import ExportRequest
 from flows.pipeline.file_names import export_file_name
+from flows.pipeline.preview import read_preview
 from flows.pipeline.sources import Source
 from flows.render import RenderOptions, renderer_for
 from flows.settings import Settings
@@ -123,7 +124,8 @@ def sessions(api_settings: Settings) -> Iterator[sessionmaker[Session]]:
 
 @pytest.fixture
 def make_export(sessions: sessionmaker[Session], stage_rows: "StageRows", tmp_path: Path) -> MakeExport:
-    """Makes a completed export of `owner` through the record path, stored under `settings`."""
+    """Makes a completed export of `owner` through the record path (its preview too), stored under
+    `settings`."""
 
     def make(
         settings: Settings,
@@ -153,7 +155,10 @@ def make_export(sessions: sessionmaker[Session], stage_rows: "StageRows", tmp_pa
         renderer.render(staged, target, render_options)
         key = export_key(job.export_type.value, job.started_at, job.id, file_name)
         stored = open_storage(settings).upload(target, key, renderer.MEDIA_TYPE)
-        result = RunResult(staged.total_rows, stored.size, stored.sha256, stored.key, stored.location)
+        preview = read_preview(staged.path, settings.email_preview_rows)
+        result = RunResult(
+            staged.total_rows, stored.size, stored.sha256, stored.key, stored.location, preview=preview
+        )
         complete_export(sessions, job, result, settings)
         return export_id
 

@@ -22,14 +22,16 @@ from pydantic import SecretStr
 
 from flows.errors import InvalidInputError, TerminalError, TransientError
 from flows.exports.lifecycle import ExportJob
+from flows.exports.recipient_links import PATH_PREFIX, verify_recipient_link
+from flows.pipeline.mailers import OutboxMailer, SmtpMailer, open_mailer
 from flows.pipeline.notify import (
-    OutboxMailer,
-    SmtpMailer,
+    export_failed_message,
     export_ready_message,
-    open_mailer,
+    ready_recipients,
     send_export_failed,
     send_export_ready,
 )
+from flows.pipeline.preview import Preview
 from flows.settings import Settings
 from flows.storage.store import StoredObject
 from flows.vocabulary import ExportFormat, ExportType
@@ -41,7 +43,9 @@ pytest_plugins = ["tests.fixtures_smtp"]
 
 EXPORT_ID = uuid.UUID("5c0ffee0-1234-4abc-8def-0123456789ab")
 API = "https://exports.example.com"
-DOWNLOAD_URL = f"{API}/api/v1/exports/{EXPORT_ID}/download"
+PAGE_URL = f"{API}{PATH_PREFIX}"
+LINK = re.compile(re.escape(PAGE_URL) + r"[A-Za-z0-9_.\-]+")
+PREVIEW: Preview = {"columns": ["Region", "Revenue"], "rows": [["EMEA", "1,200.50"], ["APAC", "980.00"]]}
 CSV = b"Region,Revenue\r\nEMEA,1200.50\r\nAPAC,980.00\r\n"
 KEY = f"exports/sales/2026/01/{EXPORT_ID}/q1-sales_20260105-093000.csv"
 STORED = StoredObject(KEY, len(CSV), "0" * 64, f"s3://exports-bucket/files/{KEY}")
@@ -83,62 +87,113 @@ def body_of(message: EmailMessage) -> str:
     return content
 
 
+def html_of(message: EmailMessage) -> str:
+    part = message.get_body(("html",))
+    assert isinstance(part, EmailMessage)
+    content: str = part.get_content()
+    return content
+
+
 def attachments_of(message: EmailMessage) -> list[EmailMessage]:
     return list(message.iter_attachments())
 
 
-def test_ready_email_reaches_the_recipients_with_link_facts_and_attachment(
+def send_ready(settings: Settings, export: ExportJob, csv_file: Path, **facts: object) -> None:
+    """What the flow's notify step does: one message to each recipient."""
+    for recipient in ready_recipients(export):
+        send_export_ready(settings, export, recipient, STORED, csv_file, **facts)  # type: ignore[arg-type]
+
+
+def test_each_recipient_gets_a_message_of_their_own_with_their_link_facts_and_attachment(
     smtp_server: "SmtpServer", settings: Settings, csv_file: Path
 ) -> None:
-    send_export_ready(
-        smtp_server.settings(settings),
-        job(),
-        STORED,
-        csv_file,
-        rows=2,
-        expires_at=datetime(2026, 1, 12, tzinfo=UTC),
+    smtp_settings = smtp_server.settings(settings)
+    send_ready(
+        smtp_settings, job(), csv_file, rows=2, expires_at=datetime(2099, 1, 12, tzinfo=UTC), preview=PREVIEW
     )
 
-    (received,) = smtp_server.received
-    assert received.mail_from == "exports@example.com"
-    assert received.rcpt_tos == ["ops@example.com", "Lead@example.com"]
-    message = received.message
-    assert message["To"] == "ops@example.com, Lead@example.com"
-    assert message["From"] == "Exportflow <exports@example.com>"
-    assert message["Subject"] == "Export ready: Q1 sales"
-    assert message["Auto-Submitted"] == "auto-generated"
-    body = body_of(message)
-    assert DOWNLOAD_URL in body
-    for fact in ('"Q1 sales"', "sales", "csv", "Rows:    2", f"{len(CSV)} bytes", "2026-01-12 00:00 UTC"):
-        assert fact in body
-    raw = message.as_string()
-    assert "s3://" not in raw
-    assert "exports-bucket" not in raw
-    (attachment,) = attachments_of(message)
-    assert attachment.get_filename() == csv_file.name
-    assert attachment.get_content_type() == "text/csv"
-    assert attachment.get_content_charset() == "utf-8"
-    assert attachment.get_payload(decode=True) == CSV
+    first, second = smtp_server.received
+    assert [first.rcpt_tos, second.rcpt_tos] == [["ops@example.com"], ["Lead@example.com"]]
+    for received, address in ((first, "ops@example.com"), (second, "Lead@example.com")):
+        message = received.message
+        assert received.mail_from == "exports@example.com"
+        assert message["To"] == address
+        assert message["From"] == "Exportflow <exports@example.com>"
+        assert message["Subject"] == "Export ready: Q1 sales"
+        assert message["Auto-Submitted"] == "auto-generated"
+        assert message.get_content_type() == "multipart/mixed"
+        (alternative,) = [part for part in message.iter_parts() if part.is_multipart()]
+        assert alternative.get_content_type() == "multipart/alternative"
+        assert [part.get_content_type() for part in alternative.iter_parts()] == ["text/plain", "text/html"]
+        body, html = body_of(message), html_of(message)
+        for fact in ('"Q1 sales"', "sales", "csv", "Rows:    2", f"{len(CSV)} bytes", "2099-01-12 00:00 UTC"):
+            assert fact in body
+        for fact in ("Q1 sales", "<td", "2099-01-12 00:00 UTC", f"{len(CSV)} bytes", "First 2 of 2 rows"):
+            assert fact in html
+        assert (
+            '<td style="border:1px solid #d8dee4;padding:4px 8px;white-space:nowrap;">1,200.50</td>' in html
+        )
+        (link,) = set(LINK.findall(body))
+        assert set(LINK.findall(html)) == {link}
+        claims = verify_recipient_link(smtp_settings, link.removeprefix(PAGE_URL))
+        assert (claims.export_id, claims.recipient, claims.checksum_sha256) == (EXPORT_ID, address, "0" * 64)
+        assert "/api/v1/" not in body + html
+        raw = message.as_string()
+        assert "s3://" not in raw
+        assert "exports-bucket" not in raw
+        (attachment,) = attachments_of(message)
+        assert attachment.get_filename() == csv_file.name
+        assert attachment.get_content_type() == "text/csv"
+        assert attachment.get_content_charset() == "utf-8"
+        assert attachment.get_payload(decode=True) == CSV
+        assert "The file is attached to this email." in body
+    assert LINK.findall(body_of(first.message)) != LINK.findall(body_of(second.message))
 
 
-def test_a_file_over_the_limit_is_linked_not_attached(
+def test_the_html_escapes_every_value_and_shows_at_most_the_preview_rows(
+    smtp_server: "SmtpServer", settings: Settings, csv_file: Path
+) -> None:
+    hostile = "<script>alert('x')</script>"
+    preview: Preview = {
+        "columns": ["Name <b>", "Note"],
+        "rows": [[f"row {index}", hostile if index == 0 else "&amp;"] for index in range(30)],
+    }
+    few_rows = smtp_server.settings(settings, email_preview_rows=5)
+
+    send_ready(
+        few_rows, job(name=f"Q1 {hostile}", recipients=("ops@example.com",)), csv_file, preview=preview
+    )
+
+    html = html_of(smtp_server.received[0].message)
+    assert "<script" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    assert "Name &lt;b&gt;" in html
+    assert "&amp;amp;" in html
+    assert [f">row {index}<" in html for index in range(6)] == [True] * 5 + [False]
+    assert "First 5 rows" in html
+
+
+def test_a_file_over_the_limit_is_linked_and_said_to_be_too_large(
     smtp_server: "SmtpServer", settings: Settings, csv_file: Path
 ) -> None:
     small_limit = smtp_server.settings(settings, email_attachment_max_bytes=len(CSV) - 1)
 
-    send_export_ready(small_limit, job(), STORED, csv_file)
+    send_ready(small_limit, job(recipients=("ops@example.com",)), csv_file, preview=PREVIEW)
 
     (received,) = smtp_server.received
     assert attachments_of(received.message) == []
-    body = body_of(received.message)
-    assert DOWNLOAD_URL in body
-    assert "not attached" in body
+    body, html = body_of(received.message), html_of(received.message)
+    assert LINK.search(body)
+    sentence = f"The file ({len(CSV)} bytes) is too large to attach (the limit is {len(CSV) - 1} bytes)"
+    assert sentence in " ".join(body.split())
+    assert sentence in html
+    assert received.message.get_content_type() == "multipart/alternative"
 
 
 def test_an_export_without_recipients_sends_nothing(
     smtp_server: "SmtpServer", settings: Settings, csv_file: Path
 ) -> None:
-    send_export_ready(smtp_server.settings(settings), job(recipients=()), STORED, csv_file)
+    send_ready(smtp_server.settings(settings), job(recipients=()), csv_file)
 
     assert smtp_server.received == []
 
@@ -163,7 +218,7 @@ def test_the_outbox_holds_one_parseable_eml_file_per_message(settings: Settings,
     mailer = open_mailer(settings)
     assert mailer == OutboxMailer(settings.outbox_dir)
 
-    send_export_ready(settings, job(), STORED, csv_file)
+    send_ready(settings, job(recipients=("ops@example.com",)), csv_file)
     send_export_failed(settings, job(), "the warehouse is unreachable")
 
     files = sorted(settings.outbox_dir.iterdir())
@@ -175,7 +230,7 @@ def test_the_outbox_holds_one_parseable_eml_file_per_message(settings: Settings,
     assert isinstance(ready, EmailMessage)
     assert isinstance(failed, EmailMessage)
     assert ready["Subject"] == "Export ready: Q1 sales"
-    assert DOWNLOAD_URL in body_of(ready)
+    assert LINK.search(body_of(ready))
     assert [part.get_payload(decode=True) for part in attachments_of(ready)] == [CSV]
     assert failed["To"] == "Zoë Owner <zoe@example.com>"
 
@@ -192,9 +247,7 @@ def test_a_recipient_that_could_inject_headers_is_refused(
     smtp_server: "SmtpServer", settings: Settings, csv_file: Path, recipient: str
 ) -> None:
     with pytest.raises(InvalidInputError) as refused:
-        send_export_ready(
-            smtp_server.settings(settings), job(recipients=("a@example.com", recipient)), STORED, csv_file
-        )
+        send_ready(smtp_server.settings(settings), job(recipients=("a@example.com", recipient)), csv_file)
 
     assert refused.value.field == "recipients[1]"
     assert smtp_server.received == []
@@ -218,7 +271,7 @@ def test_line_breaks_in_names_cannot_add_headers(smtp_server: "SmtpServer", sett
 
 
 def test_subjects_and_names_are_cut_to_a_bounded_length(settings: Settings, csv_file: Path) -> None:
-    message = export_ready_message(settings, job(name="Quarterly " * 50), STORED, csv_file)
+    message = export_ready_message(settings, job(name="Quarterly " * 50), "ops@example.com", STORED, csv_file)
 
     assert len(message["Subject"]) <= 120
     assert message["Subject"].endswith("…")
@@ -246,10 +299,10 @@ def test_a_refused_message_is_transient_on_4xx_and_terminal_on_5xx(
 def test_every_recipient_refused(
     smtp_server: "SmtpServer", settings: Settings, csv_file: Path, reply: str, error: type[Exception]
 ) -> None:
-    smtp_server.handler.rcpt_replies = {"ops@example.com": reply, "Lead@example.com": reply}
+    smtp_server.handler.rcpt_replies = {"ops@example.com": reply}
 
     with pytest.raises(error, match=r"ops@example\.com") as raised:
-        send_export_ready(smtp_server.settings(settings), job(), STORED, csv_file)
+        send_export_ready(smtp_server.settings(settings), job(), "ops@example.com", STORED, csv_file)
 
     assert type(raised.value) is error
 
@@ -257,10 +310,14 @@ def test_every_recipient_refused(
 def test_some_recipients_refused_is_terminal_so_the_others_get_no_duplicate(
     smtp_server: "SmtpServer", settings: Settings, csv_file: Path
 ) -> None:
+    """A message to several addresses (the mailer allows it; notifications send one per recipient)."""
     smtp_server.handler.rcpt_replies = {"Lead@example.com": "450 4.2.1 Mailbox busy"}
+    message = export_failed_message(settings, job(), "boom")
+    del message["To"]
+    message["To"] = "ops@example.com, Lead@example.com"
 
     with pytest.raises(TerminalError, match=r"Lead@example.com \(450"):
-        send_export_ready(smtp_server.settings(settings), job(), STORED, csv_file)
+        open_mailer(smtp_server.settings(settings)).send(message)
 
     (received,) = smtp_server.received
     assert received.rcpt_tos == ["ops@example.com"]
