@@ -9,7 +9,8 @@ Both re-check everything on every request: the token (signed, unexpired: 403 or 
 export (still there, not deleted, completed, not expired, its file the one the token was made for:
 410 otherwise). The download streams the file from storage (local or S3, the same streaming as
 `GET /exports/{id}/file`) and is logged in export_download_logs with the recipient's address, IP
-and user agent, and in the audit log. Tokens are secrets: nothing here logs them.
+and user agent, and in the audit log; it spends the download budget of the link (export and
+recipient), a 429 page once it is used up. Tokens are secrets: nothing here logs them.
 """
 
 from dataclasses import dataclass
@@ -20,8 +21,10 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
-from api.deps import OriginDep, ServicesDep, SessionDep
+from api.deps import OriginDep, Services, ServicesDep, SessionDep
+from api.errors import ApiError
 from api.pages.rendering import PageError, page
+from api.ratelimit import Bucket
 from api.routes.downloads import download_name, file_response
 from flows.appdb.models import DataExport, ExportDownloadLog
 from flows.exports.audit import Actor, audit
@@ -90,6 +93,7 @@ def recipient_file(
     granted = granted_export(settings, session, token)
     row, recipient = granted.row, granted.claims.recipient
     session.commit()  # end this read: storage is asked next, with no lock held
+    _spend_download(services, row, recipient)
     try:
         response = file_response(open_storage(settings), granted.key, row)
     except ObjectNotFoundError:
@@ -136,6 +140,15 @@ def granted_export(settings: Settings, session: Session, token: str) -> Granted:
     if row.checksum_sha256 != claims.checksum_sha256:
         raise _gone(f"The export was run again since this link was sent, so its file changed. {_ASK_AGAIN}")
     return Granted(claims, row, row.storage_key)
+
+
+def _spend_download(services: Services, row: DataExport, recipient: str) -> None:
+    """Downloads spend the download budget of this recipient's link to this export."""
+    try:
+        services.rate_limits.spend(Bucket.DOWNLOADS, f"recipient:{row.id}:{recipient}")
+    except ApiError as limited:
+        message = "This link was used for many downloads in a short time. Try again later."
+        raise PageError(429, "Too many downloads", message, headers=limited.headers) from None
 
 
 def _gone(message: str, *, title: str = "This file is no longer available") -> PageError:

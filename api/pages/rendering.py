@@ -26,11 +26,14 @@ PAGE_HEADERS = {
 class PageError(Exception):
     """An outcome a person reads as a page: its status, a title and what to do about it."""
 
-    def __init__(self, status: int, title: str, message: str) -> None:
+    def __init__(
+        self, status: int, title: str, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(title)
         self.status = status
         self.title = title
         self.message = message
+        self.headers = headers or {}
 
 
 def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -40,7 +43,9 @@ def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
 
 
 def error_page(error: PageError) -> HTMLResponse:
-    return page("error.html", error.status, title=error.title, message=error.message, code=error.status)
+    response = page("error.html", error.status, title=error.title, message=error.message, code=error.status)
+    response.headers.update(error.headers)
+    return response
 
 
 @cache

@@ -267,3 +267,27 @@ def test_the_page_escapes_the_name_and_the_preview(
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
     assert "&lt;b&gt;Region&lt;/b&gt;" in html
     assert "&amp;amp;" in html
+
+
+def test_downloads_through_a_link_spend_the_links_download_budget(
+    make_client: Callable[[Settings], TestClient],
+    api_settings: Settings,
+    manager: Caller,
+    make_export: MakeExport,
+    sessions: sessionmaker[Session],
+) -> None:
+    settings = api_settings.model_copy(update={"download_rate_limit_requests": 2})
+    client = make_client(settings)
+    export_id = make_export(settings, manager, name="budgeted")
+    token, other = (
+        token_for(settings, sessions, export_id),
+        token_for(settings, sessions, export_id, "b@corp.local"),
+    )
+
+    assert [client.post(f"/d/{token}/file").status_code for _ in range(2)] == [200, 200]
+    limited = client.post(f"/d/{token}/file")
+    assert_page(limited, 429, "Too many downloads")
+    assert int(limited.headers["Retry-After"]) > 0
+    assert client.get(f"/d/{token}").status_code == 200  # the page itself is not a download
+    assert client.post(f"/d/{other}/file").status_code == 200  # another recipient's link has its own
+    assert len(download_logs(sessions, export_id)) == 3
