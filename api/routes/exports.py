@@ -7,6 +7,7 @@ only as UUIDs (`{export_id:uuid}`).
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -34,15 +35,19 @@ from api.schemas.exports import (
     ExportDetailOut,
     ExportOut,
     ExportStatusOut,
+    ResendOut,
+    ResendWebhookOut,
     StatisticOut,
+    WebhookDeliveryOut,
 )
-from flows.appdb.models import DataExport, ExportStatistic, User
+from flows.appdb.models import DataExport, ExportStatistic, User, WebhookDelivery
 from flows.catalog.definitions import get_definition
 from flows.exports.audit import Actor, audit
 from flows.exports.creation import Provenance, submit_export
 from flows.exports.lifecycle import ACTIVE_STATUSES, cancel_export
 from flows.exports.requests import ExportRequest
 from flows.orchestration.flow_runs import cancel_run
+from flows.pipeline.resend import resend_export
 from flows.storage.store import open_storage
 from flows.vocabulary import ExportFormat, ExportPriority, ExportStatus, ExportType, Role
 
@@ -159,6 +164,8 @@ def execute_type(
         filters=options.filters,
         recipients=options.recipients,
         options=options.options,
+        deliver=options.deliver,
+        webhook_urls=options.webhook_urls,
     )
     call = CreateCall(
         route=f"execute/{export_type.value}",
@@ -195,6 +202,12 @@ def read_export(
     row = visible_export(session, user, export_id)
     creator = _creators(session, {row.created_by}).get(row.created_by)
     detail = ExportDetailOut.model_validate({**_export_out(row, creator).model_dump(), "statistics": []})
+    deliveries = session.scalars(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.export_id == row.id)
+        .order_by(WebhookDelivery.attempted_at, WebhookDelivery.attempt)
+    ).all()
+    detail.webhook_deliveries = [WebhookDeliveryOut.model_validate(item) for item in deliveries]
     if include_details:
         statistics = session.scalars(
             select(ExportStatistic)
@@ -276,6 +289,41 @@ def retry(
     )
     row = submit_export(session, services.sessions, services.settings, request, owner, provenance)
     return _created(row, session, response)
+
+
+@router.post(
+    "/exports/{export_id:uuid}/resend",
+    response_model=Envelope[ResendOut],
+    summary="Mail and webhook a completed export again",
+)
+def resend(
+    export_id: uuid.UUID,
+    services: ServicesDep,
+    session: SessionDep,
+    origin: OriginDep,
+    user: Annotated[User, require(Permission.EXPORTS_EXECUTE, also_spends=Bucket.CREATIONS)],
+) -> Envelope[ResendOut]:
+    """Email the recipients and POST `export.completed` to the webhooks again, from the stored file
+    (the query is not run again; the delivery rule does not apply). 409 unless completed, 410 once
+    expired. A failed email or webhook is in the answer and on the export, not an error."""
+    row = visible_export(session, user, export_id)
+    if row.status == ExportStatus.EXPIRED or (
+        row.status == ExportStatus.COMPLETED
+        and row.expires_at is not None
+        and row.expires_at <= datetime.now(UTC)
+    ):
+        raise ApiError(410, "the export's file has expired; run it again instead", field="id")
+    if row.status != ExportStatus.COMPLETED:
+        raise ApiError(409, f"export is {row.status}; only completed exports can be resent")
+    check_may_export(user, row.export_type, services.settings)
+    session.commit()  # end this transaction: resending writes in its own
+    storage = open_storage(services.settings)
+    resent = resend_export(services.sessions, services.settings, storage, row.id, origin.actor(user))
+    webhooks = [ResendWebhookOut.model_validate(asdict(outcome)) for outcome in resent.webhooks]
+    out = ResendOut(
+        export_id=row.id, emailed=resent.emailed, email_error=resent.email_error, webhooks=webhooks
+    )
+    return Envelope(data=out)
 
 
 def _readable_export(export_id: uuid.UUID, session: SessionDep, user: ReadExports) -> uuid.UUID:
