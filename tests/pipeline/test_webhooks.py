@@ -81,7 +81,9 @@ def test_a_completed_event_is_signed_per_standard_webhooks_and_links_the_file(
     (outcome,) = send_webhooks(
         settings, sessions, [webhook_receiver.url("/hook?token=s3cret")], WebhookEvent.COMPLETED, sent
     )
-    assert outcome.succeeded and outcome.attempts == 1 and outcome.status_code == 200
+    assert outcome.succeeded
+    assert outcome.attempts == 1
+    assert outcome.status_code == 200
     assert outcome.url == webhook_receiver.url("/hook")
 
     (request,) = webhook_receiver.received
@@ -143,7 +145,8 @@ def test_a_5xx_and_a_429_are_retried_with_backoff_under_the_same_message_id(
     webhook_receiver.answers = [500, 429]
     sent = facts(sessions)
     (outcome,) = send_webhooks(settings, sessions, [webhook_receiver.url()], WebhookEvent.COMPLETED, sent)
-    assert outcome.succeeded and outcome.attempts == 3
+    assert outcome.succeeded
+    assert outcome.attempts == 3
 
     first, second, third = webhook_receiver.received
     assert {first.headers["webhook-id"], second.headers["webhook-id"]} == {third.headers["webhook-id"]}
@@ -168,7 +171,9 @@ def test_another_4xx_is_not_retried(
     webhook_receiver.answers = [404]
     sent = facts(sessions)
     (outcome,) = send_webhooks(settings, sessions, [webhook_receiver.url()], WebhookEvent.FAILED, sent)
-    assert not outcome.succeeded and outcome.attempts == 1 and outcome.status_code == 404
+    assert not outcome.succeeded
+    assert outcome.attempts == 1
+    assert outcome.status_code == 404
     assert len(webhook_receiver.received) == 1
     (attempt,) = attempts_of(sessions, sent.export_id)
     assert (attempt.event, attempt.succeeded, attempt.error) == ("export.failed", False, "HTTP 404")
@@ -191,8 +196,10 @@ def test_a_receiver_that_hangs_times_out_and_every_attempt_is_recorded(
     started = time.monotonic()
     (outcome,) = send_webhooks(settings, sessions, [webhook_receiver.url()], WebhookEvent.COMPLETED, sent)
     assert time.monotonic() - started < 4
-    assert not outcome.succeeded and outcome.attempts == 2
-    assert outcome.error is not None and outcome.error.startswith("timed out after 0.5 s")
+    assert not outcome.succeeded
+    assert outcome.attempts == 2
+    assert outcome.error is not None
+    assert outcome.error.startswith("timed out after 0.5 s")
     recorded = attempts_of(sessions, sent.export_id)
     assert [(row.attempt, row.status_code, row.succeeded) for row in recorded] == [
         (1, None, False),
@@ -211,8 +218,10 @@ def test_a_connection_refused_is_retried_and_recorded(
     (outcome,) = send_webhooks(
         settings, sessions, [f"http://127.0.0.1:{free_port()}/x"], WebhookEvent.COMPLETED, sent
     )
-    assert not outcome.succeeded and outcome.attempts == 2
-    assert outcome.error is not None and outcome.error.startswith("ConnectError")
+    assert not outcome.succeeded
+    assert outcome.attempts == 2
+    assert outcome.error is not None
+    assert outcome.error.startswith("ConnectError")
 
 
 def test_a_private_target_is_refused_at_send_time_with_a_recorded_attempt(
@@ -228,10 +237,14 @@ def test_a_private_target_is_refused_at_send_time_with_a_recorded_attempt(
     url = f"http://localhost:{webhook_receiver.port}/hook?token=s3cret"
     with caplog.at_level(logging.INFO, logger="flows.pipeline.webhooks"):
         (outcome,) = send_webhooks(settings, sessions, [url], WebhookEvent.COMPLETED, sent)
-    assert not outcome.succeeded and outcome.attempts == 1
-    assert outcome.error is not None and "loopback" in outcome.error
+    assert not outcome.succeeded
+    assert outcome.attempts == 1
+    assert outcome.error is not None
+    assert "loopback" in outcome.error
     assert webhook_receiver.received == []
     (attempt,) = attempts_of(sessions, sent.export_id)
-    assert attempt.error is not None and attempt.error.startswith("refused: localhost is a loopback address")
+    assert attempt.error is not None
+    assert attempt.error.startswith("refused: localhost is a loopback address")
     assert attempt.url == f"http://localhost:{webhook_receiver.port}/hook"
-    assert caplog.records and "s3cret" not in caplog.text
+    assert caplog.records
+    assert "s3cret" not in caplog.text
