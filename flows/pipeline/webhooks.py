@@ -39,6 +39,22 @@ from flows.vocabulary import WebhookEvent
 
 logger = logging.getLogger(__name__)
 
+
+class _WithoutQueries(logging.Filter):
+    """httpx logs every request's URL at INFO: a receiver's query string (often its token) stays out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(arg, httpx.URL) for arg in record.args):
+            record.args = tuple(
+                arg.copy_with(query=None) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+_HTTPX_LOGGER = logging.getLogger("httpx")
+if not any(isinstance(existing, _WithoutQueries) for existing in _HTTPX_LOGGER.filters):
+    _HTTPX_LOGGER.addFilter(_WithoutQueries())
+
 MAX_BACKOFF_SECONDS = 30.0
 ERROR_MAX_CHARS = 500
 WEBHOOK_RECIPIENT = "webhook"

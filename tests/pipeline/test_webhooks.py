@@ -75,12 +75,17 @@ def test_a_completed_event_is_signed_per_standard_webhooks_and_links_the_file(
     sqlite_database_url: str,
     sessions: sessionmaker[Session],
     webhook_receiver: "WebhookReceiver",
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = settings_for(tmp_path, sqlite_database_url)
     sent = facts(sessions)
-    (outcome,) = send_webhooks(
-        settings, sessions, [webhook_receiver.url("/hook?token=s3cret")], WebhookEvent.COMPLETED, sent
-    )
+    with caplog.at_level(logging.DEBUG):
+        (outcome,) = send_webhooks(
+            settings, sessions, [webhook_receiver.url("/hook?token=s3cret")], WebhookEvent.COMPLETED, sent
+        )
+    assert "HTTP Request: POST" in caplog.text  # httpx's own line, without the query
+    assert "s3cret" not in caplog.text
+    assert "v1," not in caplog.text
     assert outcome.succeeded
     assert outcome.attempts == 1
     assert outcome.status_code == 200
