@@ -203,7 +203,8 @@ def webhooks(job: ExportJob, event: WebhookEvent, facts: ExportFacts, resources:
     failed = [outcome for outcome in outcomes if not outcome.succeeded]
     if failed:
         described = "; ".join(f"{outcome.url}: {outcome.error}" for outcome in failed)
-        record_notification_error(resources.sessions, job.id, f"webhook {event.value} failed: {described}")
+        message = f"webhook {event.value} failed: {described}"
+        record_notification_error(resources.sessions, job.id, message, append=True)
 
 
 @task(**RETRIES)
@@ -325,7 +326,7 @@ def _webhooks_without_failing(
         webhooks(job, event, facts, resources)
     except Exception as error:
         logger.warning("export %s: webhooks failed: %s", job.id, type(error).__name__)
-        record_notification_error(resources.sessions, job.id, f"webhooks failed: {error}")
+        record_notification_error(resources.sessions, job.id, f"webhooks failed: {error}", append=True)
 
 
 def _facts(

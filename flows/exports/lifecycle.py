@@ -216,11 +216,15 @@ def cancel_export(
     return _end(sessions, export_id, ExportStatus.CANCELLED, reason, actor, run=run)
 
 
-def record_notification_error(sessions: sessionmaker[Session], export_id: uuid.UUID, message: str) -> None:
-    """Keep on the row (and in the audit log) that its email could not be sent."""
+def record_notification_error(
+    sessions: sessionmaker[Session], export_id: uuid.UUID, message: str, *, append: bool = False
+) -> None:
+    """Keep on the row (and in the audit log) that its email (or, with `append`, after what the row
+    already says, a webhook) could not be sent."""
     with transaction(sessions) as session:
         row = session.get_one(DataExport, export_id)
-        row.notification_error = message
+        earlier = row.notification_error if append else None
+        row.notification_error = f"{earlier}; {message}" if earlier else message
         audit(session, "export_notification_failed", row.id, {"error": message})
 
 
