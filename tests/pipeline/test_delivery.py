@@ -35,6 +35,20 @@ def test_any_change_in_the_rows_changes_the_checksum() -> None:
     assert checksum(table([*names[:-1], None]), 10) != checksum(table([*names[:-1], ""]), 10)
 
 
+def test_timestamps_count_to_their_unit() -> None:
+    schema = pa.schema([("at", pa.timestamp("us", tz="UTC"))])
+    rows = [1_700_000_000_000_000, None, 1_700_000_000_000_001]
+
+    def of(values: list[int | None]) -> str:
+        hashed = RowChecksum(schema)
+        hashed.update(pa.record_batch([pa.array(values, pa.timestamp("us", tz="UTC"))], schema=schema))
+        return hashed.hexdigest()
+
+    assert of(rows) == of(list(rows))
+    assert of(rows) != of([rows[0], None, rows[0]])
+    assert of(rows) != of([rows[0], 0, rows[2]])
+
+
 def test_no_rows_have_a_checksum_of_their_schema() -> None:
     assert RowChecksum(SCHEMA).hexdigest() == checksum(table([]), 10)
     assert RowChecksum(SCHEMA).hexdigest() != RowChecksum(pa.schema([("id", pa.int32())])).hexdigest()
