@@ -7,10 +7,11 @@ settings.webhook_secret: a `whsec_<base64>` secret is decoded, any other is used
 
 An attempt is retried, after 1, 2, 4... seconds (at most MAX_BACKOFF_SECONDS), up to
 settings.webhook_max_attempts, when it got a 5xx or a 429, or could not connect or timed out; any other
-answer ends the message (2xx delivered, the rest failed). Redirects are not followed. Unless
-settings.webhook_allow_private_targets, the host is resolved before each attempt and a private address
-ends the message with a failed attempt; the request then goes to the address that was checked (the
-Host header and TLS server name stay the URL's), so a second lookup cannot point it elsewhere.
+answer ends the message (2xx delivered, the rest failed). Redirects are not followed. The host is
+resolved before each attempt and, unless settings.webhook_allow_private_targets, a private address
+among its answers ends the message with a failed attempt; the request then goes to the addresses that
+were resolved, in turn until one connects (the Host header and TLS server name stay the URL's), so a
+second lookup cannot point it elsewhere; for the same reason no proxy from the environment is used.
 
 Logs name a URL without its query string; bodies, signatures and links are never logged. Sending never
 raises for the receiver's sake: callers get an outcome per URL.
@@ -135,7 +136,9 @@ def send_webhooks(
         return []
     body = json.dumps(message_body(settings, event, facts), separators=(",", ":")).encode()
     sender = _Sender(settings, sessions, signer(settings), sleep)
-    with httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False) as client:
+    # No HTTP(S)_PROXY from the environment: a proxy would resolve the host itself, past the check.
+    client = httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False)
+    with client:
         return [sender.send(client, url, event, facts.export_id, body) for url in urls]
 
 
@@ -183,7 +186,7 @@ class _Sender:
     def _attempt(self, client: httpx.Client, url: str, message_id: str, body: bytes) -> _Attempt:
         parts = urlsplit(url)
         try:
-            address = self._address(url)
+            addresses = self._addresses(url)
         except PrivateTarget as refused:
             return _Attempt(None, f"refused: {refused}", False, False)
         except OSError as error:
@@ -194,16 +197,14 @@ class _Sender:
         headers = {
             "content-type": "application/json",
             "user-agent": "exportflow-webhooks",
-            "host": parts.netloc,
             "webhook-id": message_id,
             "webhook-timestamp": str(int(timestamp.timestamp())),
             "webhook-signature": self.webhook.sign(message_id, timestamp, body.decode()),
         }
+        headers["host"] = parts.netloc  # the request goes to an address: its host is still the URL's
         extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" and parts.hostname else {}
         try:
-            response = client.post(
-                _pinned(url, address), content=body, headers=headers, extensions=extensions
-            )
+            response = _post_to_first_that_answers(client, url, addresses, body, headers, extensions)
         except httpx.TimeoutException as error:
             return _Attempt(
                 None, f"timed out after {self.settings.webhook_timeout_seconds:g} s ({error})", False, True
@@ -215,8 +216,8 @@ class _Sender:
             return _Attempt(code, None, True, False)
         return _Attempt(code, f"HTTP {code}", False, code >= 500 or code == 429)
 
-    def _address(self, url: str) -> IpAddress:
-        """The address to connect to: the first the host resolves to (each checked, unless allowed)."""
+    def _addresses(self, url: str) -> list[IpAddress]:
+        """The addresses the host resolves to, every one checked unless private targets are allowed."""
         if self.settings.webhook_allow_private_targets:
             parts = urlsplit(url)
             addresses = resolve(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
@@ -224,7 +225,7 @@ class _Sender:
             addresses = public_addresses(url)
         if not addresses:
             raise OSError("no address")
-        return addresses[0]
+        return addresses
 
     def _record(
         self,
@@ -250,6 +251,24 @@ class _Sender:
                     duration_ms=duration_ms,
                 )
             )
+
+
+def _post_to_first_that_answers(
+    client: httpx.Client,
+    url: str,
+    addresses: list[IpAddress],
+    body: bytes,
+    headers: dict[str, str],
+    extensions: dict[str, str],
+) -> httpx.Response:
+    """POST to each address in turn until one accepts the connection (as a resolver's caller would)."""
+    for index, address in enumerate(addresses):
+        try:
+            return client.post(_pinned(url, address), content=body, headers=headers, extensions=extensions)
+        except httpx.ConnectError:
+            if index == len(addresses) - 1:
+                raise
+    raise httpx.ConnectError("no address")
 
 
 def _pinned(url: str, address: IpAddress) -> str:

@@ -166,6 +166,21 @@ def test_a_5xx_and_a_429_are_retried_with_backoff_under_the_same_message_id(
     assert recorded[0].error == "HTTP 500"
 
 
+def test_a_name_is_sent_to_an_address_it_resolves_to_with_its_own_host_header(
+    tmp_path: Path,
+    sqlite_database_url: str,
+    sessions: sessionmaker[Session],
+    webhook_receiver: "WebhookReceiver",
+) -> None:
+    """localhost may resolve to ::1 first, where nothing listens: the next address is tried."""
+    settings = settings_for(tmp_path, sqlite_database_url)
+    url = f"http://localhost:{webhook_receiver.port}/in"
+    (outcome,) = send_webhooks(settings, sessions, [url], WebhookEvent.COMPLETED, facts(sessions))
+    assert outcome.succeeded
+    (request,) = webhook_receiver.received
+    assert request.headers["host"] == f"localhost:{webhook_receiver.port}"
+
+
 def test_another_4xx_is_not_retried(
     tmp_path: Path,
     sqlite_database_url: str,
