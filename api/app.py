@@ -16,7 +16,7 @@ from api.errors import install_error_handlers
 from api.openapi import install_openapi
 from api.pages.app import create_pages_app
 from api.ratelimit import RateLimits
-from api.routes import analytics, downloads, exports, schedules, templates, types
+from api.routes import analytics, downloads, exports, resend, schedules, templates, types
 from api.run_states import RunStateCache
 from flows.appdb.engine import make_engine, session_factory
 from flows.exports.recipient_links import PATH_PREFIX
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, background: Sequence[Background
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(RequestIdMiddleware)
-    for module in (types, templates, schedules, analytics, downloads, exports):
+    for module in (types, templates, schedules, analytics, downloads, exports, resend):
         app.include_router(module.router, prefix=API_PREFIX)
     app.mount(PATH_PREFIX.rstrip("/"), pages)
 

@@ -17,6 +17,7 @@ from api.schemas.exports import ExportCreate
 from flows.appdb.models import DataExport, User
 from flows.exports.creation import IdempotencyKeyTaken, Provenance, submit_export
 from flows.exports.requests import ExportRequest
+from flows.exports.webhook_urls import check_public_targets
 from flows.vocabulary import ExportPriority
 
 IDEMPOTENCY_FIELD = "Idempotency-Key"
@@ -76,6 +77,8 @@ class Creation:
                 return replayed
         request = ExportRequest.validated(_with_template_defaults(session, user, call.body))
         check_may_export(user, request.export_type, self.services.settings)
+        allow_private = self.services.settings.webhook_allow_private_targets
+        check_public_targets(request.webhook_urls, allow_private=allow_private)
         provenance = Provenance(
             priority=call.priority,
             idempotency_key=key,

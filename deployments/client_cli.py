@@ -20,6 +20,7 @@ from rich.table import Table
 from deployments.cli_support import EXIT_FAILURE, EXIT_USAGE, console, errors
 from deployments.export_cli import parse_assignments
 from exportflow_client import (
+    Delivery,
     ExportCreate,
     ExportflowClient,
     ExportflowClientError,
@@ -42,6 +43,8 @@ Token = Annotated[
 ]
 ExportId = Annotated[uuid.UUID, typer.Argument(help="The export's id.")]
 DEFAULT_URL = "http://127.0.0.1:8000"
+DELIVER_HELP = "always, if_rows (only with rows) or if_changed (only when a schedule's rows changed)."
+WEBHOOK_HELP = "An http(s) URL POSTed signed export.completed/failed events, repeatable (at most 5)."
 
 
 @contextmanager
@@ -71,6 +74,8 @@ def create(
     columns: Annotated[str | None, typer.Option(help="Comma-separated columns.")] = None,
     filters: Annotated[list[str] | None, typer.Option("--filter", help="key=value, repeatable.")] = None,
     recipients: Annotated[list[str] | None, typer.Option("--recipient", help="Email, repeatable.")] = None,
+    deliver: Annotated[Delivery | None, typer.Option(help=DELIVER_HELP)] = None,
+    webhooks: Annotated[list[str] | None, typer.Option("--webhook", help=WEBHOOK_HELP)] = None,
     execute: Annotated[bool, typer.Option(help="Run on the high-priority queue.")] = False,
     wait: Annotated[bool, typer.Option(help="Follow its progress until it ends.")] = False,
     download: Annotated[Path | None, typer.Option(help="Wait, then save the file here.")] = None,
@@ -86,6 +91,8 @@ def create(
             columns=columns.split(",") if columns else None,
             filters=parse_assignments(filters or [], "filter"),
             recipients=recipients or [],
+            deliver=deliver,
+            webhook_urls=webhooks,
         )
         created = (client.execute_export if execute else client.create_export)(request)
         console.print(f"export {created.id} {created.status}", highlight=False)
@@ -143,6 +150,22 @@ def retry(export_id: ExportId, url: Url = DEFAULT_URL, token: Token = "") -> Non
     """A new export with the same request; prints its id."""
     with connected(url, token) as client:
         console.print(f"export {client.retry(export_id).id} retries {export_id}")
+
+
+@exports_app.command("resend")
+def resend(export_id: ExportId, url: Url = DEFAULT_URL, token: Token = "") -> None:
+    """Mail and webhook a completed export again (its query is not run again; its rule does not apply)."""
+    with connected(url, token) as client:
+        resent = client.resend(export_id)
+    if resent.email_error:
+        errors.print(f"[yellow]email not sent:[/yellow] {resent.email_error}")
+    elif resent.emailed:
+        console.print(f"mailed {', '.join(resent.emailed)}")
+    for hook in resent.webhooks:
+        outcome = "delivered" if hook.succeeded else f"failed ({hook.error})"
+        console.print(f"webhook {hook.url}: {outcome} after {hook.attempts} attempt(s)", highlight=False)
+    if resent.email_error or not all(hook.succeeded for hook in resent.webhooks):
+        raise typer.Exit(EXIT_FAILURE)
 
 
 @exports_app.command("download")

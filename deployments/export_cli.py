@@ -23,6 +23,7 @@ from flows.appdb.models import DataExport, User
 from flows.errors import InvalidInputError
 from flows.exports.creation import create_export
 from flows.exports.requests import ExportRequest
+from flows.exports.webhook_urls import check_public_targets
 from flows.orchestration.prefect_config import configure_prefect
 from flows.vocabulary import ExportStatus, Role
 
@@ -68,6 +69,14 @@ def run(
         typer.Option("--option", help="File option key=value, repeatable: csv_delimiter=';', csv_bom=true."),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Export name (default: type and format).")] = None,
+    deliver: Annotated[
+        str,
+        typer.Option(help="always, if_rows (only with rows) or if_changed (as always without a schedule)."),
+    ] = "always",
+    webhooks: Annotated[
+        list[str] | None,
+        typer.Option("--webhook", help="An http(s) URL for signed export events, repeatable."),
+    ] = None,
     owner: Annotated[
         str, typer.Option(help="Email of the user the export belongs to (created as super_admin if absent).")
     ] = OPERATOR_EMAIL,
@@ -86,8 +95,11 @@ def run(
                 "filters": parse_assignments(filters or [], "filters"),
                 "recipients": recipients or [],
                 "options": parse_assignments(options or [], "options"),
+                "deliver": deliver,
+                "webhook_urls": webhooks or [],
             }
         )
+        check_public_targets(request.webhook_urls, allow_private=settings.webhook_allow_private_targets)
     with transaction(app_sessions()) as session:
         export_id = create_export(session, request, _owner(session, owner)).id
     console.print(f"export {export_id} created; running its flow")

@@ -7,9 +7,9 @@ import typer
 from rich.table import Table
 
 from deployments.cli_support import EXIT_FAILURE, EXIT_USAGE, console, errors, load_settings, require_migrated
-from deployments.client_cli import DEFAULT_URL, Token, Url, connected
+from deployments.client_cli import DEFAULT_URL, DELIVER_HELP, WEBHOOK_HELP, Token, Url, connected
 from deployments.export_cli import parse_assignments
-from exportflow_client import ExportFormat, ExportType, Frequency, ScheduleCreate
+from exportflow_client import Delivery, ExportFormat, ExportType, Frequency, ScheduleCreate
 from flows.exports.requests import parse_model
 
 schedules_app = typer.Typer(help="Scheduled exports and their schedules in Prefect.", no_args_is_help=True)
@@ -80,6 +80,8 @@ def create(
     timezone: Annotated[str, typer.Option(help="IANA timezone.")] = "UTC",
     recipients: Annotated[list[str] | None, typer.Option("--recipient", help="Email, repeatable.")] = None,
     filters: Annotated[list[str] | None, typer.Option("--filter", help="key=value, repeatable.")] = None,
+    deliver: Annotated[Delivery, typer.Option(help=DELIVER_HELP)] = Delivery.ALWAYS,
+    webhooks: Annotated[list[str] | None, typer.Option("--webhook", help=WEBHOOK_HELP)] = None,
     url: Url = DEFAULT_URL,
     token: Token = "",
 ) -> None:
@@ -94,6 +96,8 @@ def create(
             "timezone": timezone,
             "recipients": recipients or [],
             "filters": parse_assignments(filters or [], "filter"),
+            "deliver": deliver,
+            "webhook_urls": webhooks or [],
         }
         optional = {"weekday": weekday, "day_of_month": day, "month": month, "cron_expression": cron}
         fields.update({key: value for key, value in optional.items() if value is not None})

@@ -1,6 +1,7 @@
 """The export flow: one Prefect flow run per export; its body reads as the pipeline.
 
-    start → extract (stage rows, count them) → render → upload → record → notify
+    start → extract (stage rows, count and checksum them) → render → upload → record → deliver?
+          → notify (email) + webhooks
 
 Tasks that touch the outside world retry transient errors only (exponential backoff with
 jitter); anything else fails the run at once. Whatever stops a run — an error, a cancelled row,
@@ -45,6 +46,7 @@ from flows.exports.lifecycle import (
     record_progress,
 )
 from flows.exports.reconcile import Death, settle
+from flows.pipeline.delivery import RowChecksum, decide_delivery
 from flows.pipeline.extract import stream_batches
 from flows.pipeline.file_names import export_file_name
 from flows.pipeline.notify import ready_recipients, send_export_failed, send_export_ready
@@ -54,11 +56,13 @@ from flows.pipeline.resources import Resources
 from flows.pipeline.retries import RETRIES
 from flows.pipeline.sources import parse_source
 from flows.pipeline.staging import StagedRows, write_staged
+from flows.pipeline.webhooks import ExportFacts, send_webhooks
 from flows.render import ExportOptions, RenderOptions, media_type, renderer_for
 from flows.schedules.scheduled_exports import ScheduledStart, export_of_run, start_scheduled_export
 from flows.settings import Settings, get_settings
 from flows.storage.keys import export_key
 from flows.storage.store import StoredObject
+from flows.vocabulary import ExportStatus, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +75,12 @@ UPLOAD = Phase(90, 97)
 
 @dataclass(frozen=True)
 class Staged:
-    """The staged Arrow file of a run, how many rows it holds, and its first rows as text."""
+    """The staged Arrow file of a run, how many rows it holds, their content checksum, and its first
+    rows as text."""
 
     path: Path
     rows: int
+    content_checksum: str
     preview: Preview
 
 
@@ -100,24 +106,26 @@ def start_scheduled(schedule_id: uuid.UUID, resources: Resources) -> ScheduledSt
 
 @task(**RETRIES)
 def extract(job: ExportJob, workdir: Path, progress: ProgressReporter, resources: Resources) -> Staged:
-    """Stream the export's query into a staged Arrow file; the rows are counted on the way, and the
-    first ones read back as the preview the email and the recipient page show."""
+    """Stream the export's query into a staged Arrow file; the rows are counted and checksummed on the
+    way, and the first ones read back as the preview the email and the recipient page show."""
     source = parse_source(resources.settings.source_url)
     query = build_query(job.export_type, dialect=source.kind, columns=job.columns, filters=job.filters)
     staged = workdir / "staged.arrow"
     extracted = 0
+    checksum = RowChecksum(query.arrow_schema)
 
     def counted(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         nonlocal extracted
         for batch in batches:
             yield batch
+            checksum.update(batch)
             extracted += batch.num_rows
             progress.report(EXTRACT.start + 1, f"extracted {extracted:,} rows")
 
     rows = write_staged(counted(stream_batches(source, query, STAGE_BATCH_ROWS)), query.arrow_schema, staged)
     preview = read_preview(staged, resources.settings.email_preview_rows)
     progress.report(EXTRACT.end, f"extracted {rows:,} rows", force=True)
-    return Staged(staged, rows, preview)
+    return Staged(staged, rows, checksum.hexdigest(), preview)
 
 
 @task(cache_policy=NO_CACHE)
@@ -171,7 +179,13 @@ def record(
     """Mark the export completed and publish the run's summary."""
     progress.report(100, "completed", force=True)
     result = RunResult(
-        staged.rows, stored.size, stored.sha256, stored.key, stored.location, preview=staged.preview
+        staged.rows,
+        stored.size,
+        stored.sha256,
+        stored.key,
+        stored.location,
+        content_checksum=staged.content_checksum,
+        preview=staged.preview,
     )
     try:
         expires_at = complete_export(resources.sessions, job, result, resources.settings)
@@ -182,6 +196,27 @@ def record(
         _summary_markdown(job, result, expires_at), key="export-summary", description="export summary"
     )
     return Recorded(staged.rows, expires_at, staged.preview)
+
+
+@task(**RETRIES)
+def decide(job: ExportJob, staged: Staged, resources: Resources) -> bool:
+    """Whether the export's rule lets it be delivered (a skip is recorded on the row and audited)."""
+    decision = decide_delivery(resources.sessions, job, staged.rows, staged.content_checksum)
+    if not decision.deliver:
+        logger.info("export %s: not delivered: %s", job.id, decision.skipped)
+    return decision.deliver
+
+
+@task(cache_policy=NO_CACHE)
+def webhooks(job: ExportJob, event: WebhookEvent, facts: ExportFacts, resources: Resources) -> None:
+    """POST the event to the export's webhooks (retried inside, so the task has no retries of its own);
+    a failed URL is recorded on the row like a failed email."""
+    outcomes = send_webhooks(resources.settings, resources.sessions, job.webhook_urls, event, facts)
+    failed = [outcome for outcome in outcomes if not outcome.succeeded]
+    if failed:
+        described = "; ".join(f"{outcome.url}: {outcome.error}" for outcome in failed)
+        message = f"webhook {event.value} failed: {described}"
+        record_notification_error(resources.sessions, job.id, message, append=True)
 
 
 @task(**RETRIES)
@@ -255,9 +290,12 @@ def export(
         rendered = render(job, staged, workdir, progress)
         stored = upload(job, rendered, progress, resources)
         recorded = record(job, stored, staged, progress, resources)
-        _notify_without_failing(
-            job, resources, lambda: notify_recipients(job, stored, rendered, recorded, resources)
-        )
+        if decide(job, staged, resources):
+            _notify_without_failing(
+                job, resources, lambda: notify_recipients(job, stored, rendered, recorded, resources)
+            )
+            facts = ExportFacts.of(job, ExportStatus.COMPLETED, recorded.rows, stored, recorded.expires_at)
+            _webhooks_without_failing(job, WebhookEvent.COMPLETED, facts, resources)
         return {"export_id": str(job.id), "key": stored.key, "rows": recorded.rows, "bytes": stored.size}
     except ExportCancelled as cancelled:
         cancel_export(resources.sessions, export_id, str(cancelled), run=job.flow_run_id if job else None)
@@ -272,6 +310,8 @@ def export(
             failed = job
             settings = resources.settings
             _notify_without_failing(job, resources, lambda: send_export_failed(settings, failed, message))
+            facts = ExportFacts.of(job, ExportStatus.FAILED, 0, None, None, error=message)
+            _webhooks_without_failing(job, WebhookEvent.FAILED, facts, resources)
         raise
     finally:
         heartbeat.stop()
@@ -314,6 +354,19 @@ def _notify_without_failing(job: ExportJob, resources: Resources, send: Callable
     except Exception as error:
         logger.warning("export %s: notification failed: %s", job.id, error)
         record_notification_error(resources.sessions, job.id, str(error))
+
+
+def _webhooks_without_failing(
+    job: ExportJob, event: WebhookEvent, facts: ExportFacts, resources: Resources
+) -> None:
+    """Webhooks that cannot be sent are recorded (each attempt, and on the row), never fatal."""
+    if not job.webhook_urls:
+        return
+    try:
+        webhooks(job, event, facts, resources)
+    except Exception as error:
+        logger.warning("export %s: webhooks failed: %s", job.id, type(error).__name__)
+        record_notification_error(resources.sessions, job.id, f"webhooks failed: {error}", append=True)
 
 
 def _summary_markdown(job: ExportJob, result: RunResult, expires_at: datetime) -> str:

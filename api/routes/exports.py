@@ -35,8 +35,9 @@ from api.schemas.exports import (
     ExportOut,
     ExportStatusOut,
     StatisticOut,
+    WebhookDeliveryOut,
 )
-from flows.appdb.models import DataExport, ExportStatistic, User
+from flows.appdb.models import DataExport, ExportStatistic, User, WebhookDelivery
 from flows.catalog.definitions import get_definition
 from flows.exports.audit import Actor, audit
 from flows.exports.creation import Provenance, submit_export
@@ -161,6 +162,8 @@ def execute_type(
         filters=options.filters,
         recipients=options.recipients,
         options=options.options,
+        deliver=options.deliver,
+        webhook_urls=options.webhook_urls,
     )
     call = CreateCall(
         route=f"execute/{export_type.value}",
@@ -197,6 +200,12 @@ def read_export(
     row = visible_export(session, user, export_id)
     creator = _creators(session, {row.created_by}).get(row.created_by)
     detail = ExportDetailOut.model_validate({**_export_out(row, creator).model_dump(), "statistics": []})
+    deliveries = session.scalars(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.export_id == row.id)
+        .order_by(WebhookDelivery.attempted_at, WebhookDelivery.attempt)
+    ).all()
+    detail.webhook_deliveries = [WebhookDeliveryOut.model_validate(item) for item in deliveries]
     if include_details:
         statistics = session.scalars(
             select(ExportStatistic)

@@ -25,6 +25,7 @@ from flows.appdb.models import ExportSchedule, User
 from flows.catalog.query import check_choices
 from flows.exports.audit import Actor, audit
 from flows.exports.requests import normalized_recipients, parse_model
+from flows.exports.webhook_urls import check_public_targets, normalized_webhook_urls
 from flows.schedules.prefect_sync import sync_schedules
 from flows.schedules.rules import MAX_NEXT_RUNS, RESOURCE, ScheduleRule, checked_rule, next_runs
 from flows.settings import Settings
@@ -205,6 +206,8 @@ def _checked(data: dict[str, Any], user: User, settings: Settings) -> dict[str, 
     schedule = parse_model(ScheduleCreate, data)
     check_may_export(user, schedule.export_type, settings)
     check_choices(schedule.export_type, columns=schedule.columns, filters=schedule.filters)
+    webhook_urls = normalized_webhook_urls(schedule.webhook_urls)
+    check_public_targets(webhook_urls, allow_private=settings.webhook_allow_private_targets)
     rule = checked_rule(
         ScheduleRule(
             frequency=schedule.frequency,
@@ -223,6 +226,8 @@ def _checked(data: dict[str, Any], user: User, settings: Settings) -> dict[str, 
         "recipients": normalized_recipients(schedule.recipients),
         "filters": schedule.filters,
         "columns": schedule.columns or [],
+        "deliver": schedule.deliver.value,
+        "webhook_urls": webhook_urls,
         **rule.fields(),
     }
 
@@ -236,6 +241,8 @@ def _fields(row: ExportSchedule) -> dict[str, Any]:
         "recipients": row.recipients,
         "filters": row.filters,
         "columns": row.columns or None,
+        "deliver": row.deliver,
+        "webhook_urls": row.webhook_urls,
         **ScheduleRule.of(row).fields(),
     }
 

@@ -4,16 +4,28 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.schemas.common import Body
+from flows.exports.webhook_urls import MAX_WEBHOOK_URLS, display_url
 from flows.render import ExportOptions
-from flows.vocabulary import ExportFormat, ExportPriority, ExportStatus, ExportType
+from flows.vocabulary import Delivery, ExportFormat, ExportPriority, ExportStatus, ExportType, WebhookEvent
 
 if (
     TYPE_CHECKING
 ):  # flows.orchestration.flow_runs imports Prefect: seconds the command-line client need not spend
     from flows.orchestration.flow_runs import RunState
+
+
+DELIVER_DESCRIPTION = (
+    "When a completed export is mailed and sent to its webhooks: always (default); if_rows: only with "
+    "at least one row; if_changed: only when its rows differ from its schedule's last delivered export "
+    "(an export without a schedule is always delivered)."
+)
+WEBHOOK_URLS_DESCRIPTION = (
+    f"At most {MAX_WEBHOOK_URLS} http(s) URLs, without credentials, POSTed signed export.completed and "
+    "export.failed events (Standard Webhooks); private and loopback targets are refused."
+)
 
 
 class ExportCreate(Body):
@@ -30,6 +42,8 @@ class ExportCreate(Body):
     filters: dict[str, Any] | None = Field(default=None, description="Filters of the type's catalog.")
     recipients: list[str] = Field(default_factory=list, description="At most 20 distinct addresses.")
     options: ExportOptions | None = None
+    deliver: Delivery | None = Field(default=None, description=DELIVER_DESCRIPTION)
+    webhook_urls: list[str] | None = Field(default=None, description=WEBHOOK_URLS_DESCRIPTION)
     template_id: uuid.UUID | None = None
 
 
@@ -42,6 +56,8 @@ class ExecuteByType(Body):
     filters: dict[str, Any] | None = None
     recipients: list[str] = Field(default_factory=list)
     options: ExportOptions | None = None
+    deliver: Delivery | None = Field(default=None, description=DELIVER_DESCRIPTION)
+    webhook_urls: list[str] | None = Field(default=None, description=WEBHOOK_URLS_DESCRIPTION)
 
 
 class Creator(BaseModel):
@@ -57,6 +73,11 @@ class ExportOut(BaseModel):
     """An export as callers see it (storage locations and idempotency keys stay inside)."""
 
     model_config = ConfigDict(from_attributes=True)
+
+    @field_validator("webhook_urls", mode="after")
+    @classmethod
+    def _without_queries(cls, urls: list[str]) -> list[str]:
+        return [display_url(url) for url in urls]
 
     id: uuid.UUID
     export_name: str
@@ -74,6 +95,11 @@ class ExportOut(BaseModel):
     options: dict[str, Any]
     error_message: str | None
     notification_error: str | None
+    deliver: Delivery
+    webhook_urls: list[str] = Field(description="Shown without their query strings.")
+    delivery_skipped: str | None = Field(
+        description="Why a completed export was not delivered; null if it was."
+    )
     created_by: uuid.UUID
     creator: Creator | None = None
     created_at: datetime
@@ -99,8 +125,44 @@ class StatisticOut(BaseModel):
     created_at: datetime
 
 
+class WebhookDeliveryOut(BaseModel):
+    """One attempt to POST an event to a webhook URL (shown without its query string)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    event: WebhookEvent
+    url: str
+    message_id: str
+    attempt: int
+    status_code: int | None
+    error: str | None
+    succeeded: bool
+    duration_ms: int
+    attempted_at: datetime
+
+
 class ExportDetailOut(ExportOut):
     statistics: list[StatisticOut] = Field(default_factory=list)
+    webhook_deliveries: list[WebhookDeliveryOut] = Field(
+        default_factory=list, description="Every webhook attempt, oldest first."
+    )
+
+
+class ResendWebhookOut(BaseModel):
+    url: str = Field(description="Without its query string.")
+    succeeded: bool
+    attempts: int
+    status_code: int | None
+    error: str | None
+
+
+class ResendOut(BaseModel):
+    """What a resend did: the addresses mailed (or why not) and each webhook's outcome."""
+
+    export_id: uuid.UUID
+    emailed: list[str]
+    email_error: str | None
+    webhooks: list[ResendWebhookOut]
 
 
 class ExportStatusOut(BaseModel):

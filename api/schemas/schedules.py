@@ -4,11 +4,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from api.schemas.common import Body
+from api.schemas.exports import DELIVER_DESCRIPTION, WEBHOOK_URLS_DESCRIPTION
 from flows.exports.requests import MAX_RECIPIENTS, printable_name
-from flows.vocabulary import ExportFormat, ExportType, Frequency
+from flows.exports.webhook_urls import display_url
+from flows.vocabulary import Delivery, ExportFormat, ExportType, Frequency
 
 ScheduleName = Annotated[
     str,
@@ -60,6 +62,8 @@ class ScheduleCreate(Body):
     recipients: Recipients = Field(default_factory=list)
     filters: Filters = Field(default_factory=dict)
     columns: Columns = None
+    deliver: Delivery = Field(default=Delivery.ALWAYS, description=DELIVER_DESCRIPTION)
+    webhook_urls: list[str] = Field(default_factory=list, description=WEBHOOK_URLS_DESCRIPTION)
 
 
 class ScheduleUpdate(Body):
@@ -78,6 +82,8 @@ class ScheduleUpdate(Body):
     recipients: Recipients | None = None
     filters: Filters | None = None
     columns: Columns = None
+    deliver: Delivery | None = Field(default=None, description=DELIVER_DESCRIPTION)
+    webhook_urls: list[str] | None = Field(default=None, description=WEBHOOK_URLS_DESCRIPTION)
 
 
 class ScheduleOut(BaseModel):
@@ -99,12 +105,22 @@ class ScheduleOut(BaseModel):
     recipients: list[str]
     filters: dict[str, Any]
     columns: list[str] = Field(description="Empty: the type's default columns.")
+    deliver: Delivery
+    webhook_urls: list[str] = Field(description="Shown without their query strings.")
+    last_delivered_checksum: str | None = Field(
+        description="Content checksum of the rows last delivered (what deliver: if_changed compares)."
+    )
     is_active: bool
     prefect_schedule_id: uuid.UUID | None = Field(description="Its schedule on the export deployment.")
     prefect_synced: bool = Field(description="False while a change waits for Prefect to answer.")
     created_by: uuid.UUID
     created_at: datetime
     updated_at: datetime
+
+    @field_validator("webhook_urls", mode="after")
+    @classmethod
+    def _without_queries(cls, urls: list[str]) -> list[str]:
+        return [display_url(url) for url in urls]
 
 
 class NextRun(BaseModel):

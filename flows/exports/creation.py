@@ -18,7 +18,7 @@ from flows.exports.audit import Actor, audit
 from flows.exports.requests import ExportRequest
 from flows.orchestration.flow_runs import RunRequest, start_export_run
 from flows.settings import Settings
-from flows.vocabulary import ExportPriority
+from flows.vocabulary import Delivery, ExportPriority
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ def create_export(
         filters=request.filters,
         recipients=request.recipients,
         options=request.options.model_dump(by_alias=True, exclude_defaults=True),
+        deliver=request.deliver.value,
+        webhook_urls=request.webhook_urls,
         created_by=owner.id,
         priority=made.priority.value,
         retry_of=made.retry_of,
@@ -67,6 +69,8 @@ def create_export(
     session.flush()
     actor = made.actor or Actor(owner.id)
     details = {"export_type": row.export_type, "format": row.format, "priority": row.priority}
+    if request.deliver is not Delivery.ALWAYS:
+        details["deliver"] = request.deliver.value
     if made.retry_of is not None:
         details["retry_of"] = str(made.retry_of)
     audit(session, "export_created", row.id, details, actor=actor)

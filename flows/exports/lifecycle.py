@@ -96,23 +96,7 @@ def begin_export(
         row.progress_percentage = 0
         row.error_message = None
         audit(session, "export_started", row.id, {"flow_run_id": str(flow_run_id), "attempt": row.attempt})
-        return ExportJob(
-            id=row.id,
-            name=row.export_name,
-            export_type=export_type,
-            format=ExportFormat(row.format),
-            columns=tuple(row.columns) if row.columns else None,
-            filters=dict(row.filters),
-            recipients=tuple(row.recipients),
-            options=dict(row.options),
-            owner_email=owner.email,
-            owner_name=f"{owner.first_name} {owner.last_name}".strip(),
-            started_at=now,
-            flow_run_id=flow_run_id,
-            deliver=Delivery(row.deliver),
-            webhook_urls=tuple(row.webhook_urls),
-            schedule_id=row.schedule_id,
-        )
+        return export_job(row, owner, now)
 
 
 class RunSuperseded(TerminalError):
@@ -156,6 +140,27 @@ def _beat(
             .values(heartbeat_at=datetime.now(UTC), **values)
         )
         return bool(updated.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def export_job(row: DataExport, owner: User, started_at: datetime) -> ExportJob:
+    """What a run (or a resend) needs to know about an export row and its owner."""
+    return ExportJob(
+        id=row.id,
+        name=row.export_name,
+        export_type=ExportType(row.export_type),
+        format=ExportFormat(row.format),
+        columns=tuple(row.columns) if row.columns else None,
+        filters=dict(row.filters),
+        recipients=tuple(row.recipients),
+        options=dict(row.options),
+        owner_email=owner.email,
+        owner_name=f"{owner.first_name} {owner.last_name}".strip(),
+        started_at=started_at,
+        flow_run_id=row.flow_run_id,
+        deliver=Delivery(row.deliver),
+        webhook_urls=tuple(row.webhook_urls),
+        schedule_id=row.schedule_id,
+    )
 
 
 def complete_export(
@@ -211,11 +216,15 @@ def cancel_export(
     return _end(sessions, export_id, ExportStatus.CANCELLED, reason, actor, run=run)
 
 
-def record_notification_error(sessions: sessionmaker[Session], export_id: uuid.UUID, message: str) -> None:
-    """Keep on the row (and in the audit log) that its email could not be sent."""
+def record_notification_error(
+    sessions: sessionmaker[Session], export_id: uuid.UUID, message: str, *, append: bool = False
+) -> None:
+    """Keep on the row (and in the audit log) that its email (or, with `append`, after what the row
+    already says, a webhook) could not be sent."""
     with transaction(sessions) as session:
         row = session.get_one(DataExport, export_id)
-        row.notification_error = message
+        earlier = row.notification_error if append else None
+        row.notification_error = f"{earlier}; {message}" if earlier else message
         audit(session, "export_notification_failed", row.id, {"error": message})
 
 

@@ -8,8 +8,9 @@ from flows.appdb.models import DataExport, ExportSchedule
 from flows.catalog.query import check_choices
 from flows.email_addresses import normalized_address
 from flows.errors import InvalidInputError
+from flows.exports.webhook_urls import normalized_webhook_urls
 from flows.render import ExportOptions
-from flows.vocabulary import ExportFormat, ExportType
+from flows.vocabulary import Delivery, ExportFormat, ExportType
 
 MAX_RECIPIENTS = 20
 
@@ -46,13 +47,20 @@ class ExportRequest(BaseModel):
     filters: dict[str, Any] = Field(default_factory=dict)
     recipients: list[str] = Field(default_factory=list)
     options: ExportOptions = Field(default_factory=ExportOptions)
+    deliver: Delivery = Delivery.ALWAYS
+    webhook_urls: list[str] = Field(default_factory=list)
 
     @classmethod
     def validated(cls, data: dict[str, Any]) -> "ExportRequest":
         """Parse and check a request, including its columns and filters against the catalog."""
         request = parse_model(cls, data)
         check_choices(request.export_type, columns=request.columns, filters=request.filters)
-        return request.model_copy(update={"recipients": normalized_recipients(request.recipients)})
+        return request.model_copy(
+            update={
+                "recipients": normalized_recipients(request.recipients),
+                "webhook_urls": normalized_webhook_urls(request.webhook_urls),
+            }
+        )
 
     @classmethod
     def again(cls, stored: DataExport | ExportSchedule, export_name: str) -> "ExportRequest":
@@ -67,6 +75,8 @@ class ExportRequest(BaseModel):
                 "filters": stored.filters,
                 "recipients": stored.recipients,
                 "options": stored.options if isinstance(stored, DataExport) else {},
+                "deliver": stored.deliver,
+                "webhook_urls": stored.webhook_urls,
             }
         )
 

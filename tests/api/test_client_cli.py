@@ -183,3 +183,48 @@ def test_schedules_create_list_next_runs_pause_resume_delete(
     assert bad_zone.exit_code == EXIT_USAGE
     assert "timezone" in bad_zone.output
     assert deleted.exit_code == 0
+
+
+def test_create_takes_a_rule_and_webhooks_and_resend_sends_again(
+    server: str, api_settings: Settings, manager: Caller, make_export: MakeExport, sessions: Any
+) -> None:
+    created = cli(
+        server,
+        manager,
+        "exports",
+        "create",
+        "--type",
+        "sales",
+        "--deliver",
+        "if_rows",
+        "--webhook",
+        "https://8.8.8.8/hook?token=x",
+    )
+    assert created.exit_code == 0, created.output
+    row = httpx.get(f"{server}/api/v1/exports/{created.output.split()[1]}", headers=manager.headers).json()
+    assert (row["data"]["deliver"], row["data"]["webhook_urls"]) == ("if_rows", ["https://8.8.8.8/hook"])
+
+    private = cli(server, manager, "exports", "create", "--type", "sales", "--webhook", "http://127.0.0.1/x")
+    assert private.exit_code == EXIT_USAGE
+    assert "webhook_urls[0]" in private.output
+
+    export_id = make_export(api_settings, manager)
+    resent = cli(server, manager, "exports", "resend", str(export_id))
+    assert resent.exit_code == 0, resent.output
+    pending = cli(server, manager, "exports", "resend", created.output.split()[1])
+    assert pending.exit_code == EXIT_FAILURE
+    assert "only completed exports can be resent" in pending.output
+
+
+def test_schedules_create_takes_a_rule_and_webhooks(server: str, admin: Caller) -> None:
+    daily = ["--frequency", "daily", "--name", "Hooked", "--type", "sales"]
+    hooks = ["--deliver", "if_changed", "--webhook", "https://8.8.8.8/in"]
+    created = cli(server, admin, "schedules", "create", *daily, *hooks)
+    assert created.exit_code == 0, created.output
+    schedule = httpx.get(
+        f"{server}/api/v1/exports/schedules/{created.output.split()[1]}", headers=admin.headers
+    )
+    assert (schedule.json()["data"]["deliver"], schedule.json()["data"]["webhook_urls"]) == (
+        "if_changed",
+        ["https://8.8.8.8/in"],
+    )

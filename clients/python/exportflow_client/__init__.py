@@ -31,7 +31,10 @@ from exportflow_client.models.exports import (
     ExportOptions,
     ExportOut,
     ExportStatusOut,
+    ResendOut,
+    ResendWebhookOut,
     StatisticOut,
+    WebhookDeliveryOut,
 )
 from exportflow_client.models.schedules import (
     NextRun,
@@ -44,11 +47,13 @@ from exportflow_client.models.templates import TemplateCreate, TemplateOut, Temp
 from exportflow_client.models.types import ColumnOut, ExportTypeOut, FilterOut, SortOut
 from exportflow_client.models.vocabulary import (
     FINAL_STATUSES,
+    Delivery,
     ExportFormat,
     ExportPriority,
     ExportStatus,
     ExportType,
     Frequency,
+    WebhookEvent,
 )
 
 __all__ = [
@@ -59,6 +64,7 @@ __all__ = [
     "Counts",
     "Creator",
     "DayCounts",
+    "Delivery",
     "DownloadOut",
     "ErrorEnvelope",
     "ErrorItem",
@@ -86,6 +92,8 @@ __all__ = [
     "NotFound",
     "Pagination",
     "RateLimited",
+    "ResendOut",
+    "ResendWebhookOut",
     "ScheduleCreate",
     "ScheduleOut",
     "ScheduleUpdate",
@@ -99,4 +107,6 @@ __all__ = [
     "TypeCounts",
     "Unauthorized",
     "UserCounts",
+    "WebhookDeliveryOut",
+    "WebhookEvent",
 ]

@@ -28,6 +28,7 @@ from exportflow_client.models.exports import (
     ExportDetailOut,
     ExportOut,
     ExportStatusOut,
+    ResendOut,
 )
 from exportflow_client.models.schedules import NextRunsOut, ScheduleCreate, ScheduleOut, ScheduleUpdate
 from exportflow_client.models.templates import TemplateCreate, TemplateOut, TemplateUpdate
@@ -106,6 +107,10 @@ class ExportflowClient:
 
     def retry(self, export_id: uuid.UUID) -> ExportOut:
         return self._data(ExportOut, "POST", f"/exports/{export_id}/retry")
+
+    def resend(self, export_id: uuid.UUID) -> ResendOut:
+        """Mail and webhook a completed export again (its query is not run again)."""
+        return self._data(ResendOut, "POST", f"/exports/{export_id}/resend")
 
     def events(self, export_id: uuid.UUID) -> Iterator[ExportStatusOut]:
         """The export's status on every change (Server-Sent Events), ending once it is final."""

@@ -7,7 +7,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from exportflow_client.models.common import RequestBody
-from exportflow_client.models.vocabulary import ExportFormat, ExportPriority, ExportStatus, ExportType
+from exportflow_client.models.vocabulary import (
+    Delivery,
+    ExportFormat,
+    ExportPriority,
+    ExportStatus,
+    ExportType,
+    WebhookEvent,
+)
 
 
 class ExportOptions(RequestBody):
@@ -31,6 +38,8 @@ class ExportCreate(RequestBody):
     filters: dict[str, Any] | None = None
     recipients: list[str] = Field(default_factory=list)
     options: ExportOptions | None = None
+    deliver: Delivery | None = None
+    webhook_urls: list[str] | None = None
     template_id: uuid.UUID | None = None
 
 
@@ -43,6 +52,8 @@ class ExecuteByType(RequestBody):
     filters: dict[str, Any] | None = None
     recipients: list[str] = Field(default_factory=list)
     options: ExportOptions | None = None
+    deliver: Delivery | None = None
+    webhook_urls: list[str] | None = None
 
 
 class Creator(BaseModel):
@@ -69,6 +80,11 @@ class ExportOut(BaseModel):
     options: dict[str, Any]
     error_message: str | None
     notification_error: str | None
+    deliver: Delivery
+    webhook_urls: list[str]
+    """Shown without their query strings."""
+    delivery_skipped: str | None
+    """Why a completed export was not delivered; None if it was."""
     created_by: uuid.UUID
     creator: Creator | None = None
     created_at: datetime
@@ -94,8 +110,40 @@ class StatisticOut(BaseModel):
     created_at: datetime
 
 
+class WebhookDeliveryOut(BaseModel):
+    """One attempt to POST an event to a webhook URL (without its query string)."""
+
+    event: WebhookEvent
+    url: str
+    message_id: str
+    attempt: int
+    status_code: int | None
+    error: str | None
+    succeeded: bool
+    duration_ms: int
+    attempted_at: datetime
+
+
 class ExportDetailOut(ExportOut):
     statistics: list[StatisticOut] = Field(default_factory=list)
+    webhook_deliveries: list[WebhookDeliveryOut] = Field(default_factory=list)
+
+
+class ResendWebhookOut(BaseModel):
+    url: str
+    succeeded: bool
+    attempts: int
+    status_code: int | None
+    error: str | None
+
+
+class ResendOut(BaseModel):
+    """What a resend did: the addresses mailed (or why not) and each webhook's outcome."""
+
+    export_id: uuid.UUID
+    emailed: list[str]
+    email_error: str | None
+    webhooks: list[ResendWebhookOut]
 
 
 class ExportStatusOut(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from exportflow_client.models.common import RequestBody
-from exportflow_client.models.vocabulary import ExportFormat, ExportType, Frequency
+from exportflow_client.models.vocabulary import Delivery, ExportFormat, ExportType, Frequency
 
 
 class ScheduleCreate(RequestBody):
@@ -26,6 +26,8 @@ class ScheduleCreate(RequestBody):
     recipients: list[str] = Field(default_factory=list)
     filters: dict[str, Any] = Field(default_factory=dict)
     columns: list[str] | None = None
+    deliver: Delivery = Delivery.ALWAYS
+    webhook_urls: list[str] = Field(default_factory=list)
 
 
 class ScheduleUpdate(RequestBody):
@@ -44,6 +46,8 @@ class ScheduleUpdate(RequestBody):
     recipients: list[str] | None = None
     filters: dict[str, Any] | None = None
     columns: list[str] | None = None
+    deliver: Delivery | None = None
+    webhook_urls: list[str] | None = None
 
 
 class ScheduleOut(BaseModel):
@@ -65,6 +69,9 @@ class ScheduleOut(BaseModel):
     recipients: list[str]
     filters: dict[str, Any]
     columns: list[str]
+    deliver: Delivery
+    webhook_urls: list[str]
+    last_delivered_checksum: str | None
     is_active: bool
     prefect_schedule_id: uuid.UUID | None
     prefect_synced: bool

@@ -37,6 +37,19 @@ class ExportPriority(StrEnum):
     HIGH = "high"
 
 
+class Delivery(StrEnum):
+    """When a completed export is mailed and sent to its webhooks."""
+
+    ALWAYS = "always"
+    IF_ROWS = "if_rows"
+    IF_CHANGED = "if_changed"
+
+
+class WebhookEvent(StrEnum):
+    COMPLETED = "export.completed"
+    FAILED = "export.failed"
+
+
 class Frequency(StrEnum):
     DAILY = "daily"
     WEEKLY = "weekly"
