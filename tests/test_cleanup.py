@@ -44,8 +44,10 @@ from tests.api.conftest import (
     make_export,
     manager,
     sessions,
+    storage_settings,
 )
-from tests.api.test_downloads import change_row, download, row_of, storage_settings
+from tests.api.stored_exports import change_row, row_of
+from tests.api.test_downloads import download
 
 pytest_plugins = ["tests.fixtures_s3"]
 SHARED_FIXTURES = (api_settings, make_caller, make_client, manager, make_export, sessions, storage_settings)

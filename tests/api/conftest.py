@@ -163,3 +163,16 @@ def make_export(sessions: sessionmaker[Session], stage_rows: "StageRows", tmp_pa
         return export_id
 
     return make
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage_settings(request: pytest.FixtureRequest, api_settings: Settings) -> Settings:
+    """The test's app settings storing files locally (under tmp_path) or in a new bucket on moto (the
+    module using it lists tests.fixtures_s3 in its pytest_plugins)."""
+    if request.param == "local":
+        return api_settings
+    bucket: str = request.getfixturevalue("s3_bucket")
+    endpoint: str = request.getfixturevalue("s3_endpoint")
+    return api_settings.model_copy(
+        update={"storage_url": f"s3://{bucket}/files", "s3_endpoint_url": endpoint}
+    )

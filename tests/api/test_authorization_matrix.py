@@ -56,6 +56,7 @@ ROUTES = [
     Route("POST", "/exports/{id}/cancel", Permission.EXPORTS_UPDATE, 409, "failed"),
     Route("POST", "/exports/{id}/retry", Permission.EXPORTS_EXECUTE, 201, "failed"),
     Route("POST", "/exports/{id}/retry", Permission.EXPORTS_EXECUTE, 409, "pending"),
+    Route("POST", "/exports/{id}/resend", Permission.EXPORTS_EXECUTE, 409, "pending"),
     Route("GET", "/exports/{id}/download", Permission.EXPORTS_DOWNLOAD, 409, "pending"),
     Route("GET", "/exports/templates", Permission.TEMPLATES_READ, 200),
     Route("POST", "/exports/templates", Permission.TEMPLATES_CREATE, 201, body=TEMPLATE),

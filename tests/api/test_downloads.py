@@ -11,29 +11,27 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from api.routes.downloads import content_disposition
 from flows.appdb.engine import transaction
-from flows.appdb.models import AuditLog, DataExport, ExportDownloadLog, User
+from flows.appdb.models import AuditLog, ExportDownloadLog, User
 from flows.exports.creation import create_export
 from flows.exports.lifecycle import fail_export
 from flows.exports.requests import ExportRequest
 from flows.settings import Settings
 from flows.vocabulary import ExportFormat, ExportStatus, ExportType, Role
 from tests.api.conftest import Caller, MakeCaller, MakeExport
-
-if TYPE_CHECKING:
-    pass
+from tests.api.stored_exports import change_row, row_of
 
 pytest_plugins = ["tests.fixtures_s3"]
 
@@ -50,18 +48,6 @@ def download_records(sessions: Any, export_id: uuid.UUID) -> tuple[ExportDownloa
             )
         ).one()
     return logged, audited
-
-
-@pytest.fixture(params=["local", "s3"])
-def storage_settings(request: pytest.FixtureRequest, api_settings: Settings) -> Settings:
-    """The test's app settings storing files locally (under tmp_path) or in a new bucket on moto."""
-    if request.param == "local":
-        return api_settings
-    bucket: str = request.getfixturevalue("s3_bucket")
-    endpoint: str = request.getfixturevalue("s3_endpoint")
-    return api_settings.model_copy(
-        update={"storage_url": f"s3://{bucket}/files", "s3_endpoint_url": endpoint}
-    )
 
 
 def download(client: TestClient, caller: Caller, export_id: uuid.UUID, **headers: str) -> httpx.Response:
@@ -91,16 +77,6 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
     assert body["success"] is False
     first: dict[str, Any] = body["errors"][0]
     return first
-
-
-def row_of(sessions: sessionmaker[Session], export_id: uuid.UUID) -> DataExport:
-    with sessions() as session:
-        return session.get_one(DataExport, export_id)
-
-
-def change_row(sessions: sessionmaker[Session], export_id: uuid.UUID, **values: Any) -> None:
-    with transaction(sessions) as session:
-        session.execute(update(DataExport).where(DataExport.id == export_id).values(**values))
 
 
 def test_the_owner_downloads_the_file_that_matches_its_checksum(

@@ -16,30 +16,20 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.appdb.engine import transaction
-from flows.appdb.models import AuditLog, DataExport, ExportDownloadLog
+from flows.appdb.models import AuditLog, ExportDownloadLog
 from flows.exports.recipient_links import RecipientClaims, recipient_claims, sign_recipient_link
 from flows.settings import Settings
 from flows.storage.store import open_storage
 from tests.api.conftest import Caller, MakeExport
+from tests.api.stored_exports import change_row, row_of
 
 pytest_plugins = ["tests.fixtures_s3", "tests.fixtures_smtp"]  # the latter for `unused_port`
 
 RECIPIENT = "ops@example.com"
 BROWSER = "Mozilla/5.0 (recipient test)"
-
-
-def row_of(sessions: sessionmaker[Session], export_id: uuid.UUID) -> DataExport:
-    with sessions() as session:
-        return session.get_one(DataExport, export_id)
-
-
-def change_row(sessions: sessionmaker[Session], export_id: uuid.UUID, **values: Any) -> None:
-    with transaction(sessions) as session:
-        session.execute(update(DataExport).where(DataExport.id == export_id).values(**values))
 
 
 def token_for(
@@ -83,17 +73,6 @@ def assert_page(response: httpx.Response, status: int, *texts: str) -> str:
     for text in texts:
         assert text in html
     return html
-
-
-@pytest.fixture(params=["local", "s3"])
-def storage_settings(request: pytest.FixtureRequest, api_settings: Settings) -> Settings:
-    if request.param == "local":
-        return api_settings
-    bucket: str = request.getfixturevalue("s3_bucket")
-    endpoint: str = request.getfixturevalue("s3_endpoint")
-    return api_settings.model_copy(
-        update={"storage_url": f"s3://{bucket}/files", "s3_endpoint_url": endpoint}
-    )
 
 
 def test_a_recipient_sees_the_page_and_downloads_the_file_logged_as_theirs(
