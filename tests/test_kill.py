@@ -37,6 +37,8 @@ WITHIN_SECONDS = 60.0
 """From the kill to the row out of `processing` for good (completed or failed)."""
 RECIPIENTS = ["ops@example.com", "finance@example.com"]
 STAGED_FILES_GONE_SECONDS = 10.0
+MAIL_SETTLE_SECONDS = 10.0
+"""How long the messages of a completed export may take to reach the outbox."""
 CRASHED = "the flow run crashed (attempt 1 of 3)"
 SILENT = "no heartbeat for "  # 7.5-12 s: a 10 s lease, beats every 2.5 s, a pass every 2 s
 EXPECTED_REASONS = {
@@ -133,8 +135,13 @@ def test_kill_9_mid_export_leaves_no_row_processing(
         assert corrected.flow_run_id == dead_run
     assert final.record_count == 200_000
     _assert_only_the_final_file_is_stored(stack, final)
-    # One each, not one per attempt (none if a process died between completing the row and mailing).
-    assert emails_about(stack, name) in (Counter(RECIPIENTS), Counter())
+    # One each, not one per attempt. The row completes before its messages (one a recipient) are
+    # sent, so they are waited for; none come if a process died between completing the row and mailing.
+    expected = Counter(RECIPIENTS)
+    deadline = time.monotonic() + MAIL_SETTLE_SECONDS
+    while (sent := emails_about(stack, name)) != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sent in (expected, Counter())
     _assert_staged_files_go(stack, export_id)
 
 
