@@ -49,7 +49,7 @@ from flows.exports.reconcile import Death, settle
 from flows.pipeline.delivery import RowChecksum, decide_delivery
 from flows.pipeline.extract import stream_batches
 from flows.pipeline.file_names import export_file_name
-from flows.pipeline.notify import ready_recipients, send_export_failed, send_export_ready
+from flows.pipeline.notify import send_export_failed, send_export_ready, send_to_each
 from flows.pipeline.preview import Preview, read_preview
 from flows.pipeline.progress import Heartbeat, Phase, PrefectProgress, ProgressReporter
 from flows.pipeline.resources import Resources
@@ -247,12 +247,9 @@ def notify_recipients(
     """One message (one `notify` task, retried on its own) per recipient, since each carries that
     recipient's link: a recipient whose message fails neither stops nor repeats the others' messages.
     Raises TerminalError naming the recipients that were not reached."""
-    failures: list[str] = []
-    for recipient in ready_recipients(job):
-        try:
-            notify(job, recipient, stored, rendered, recorded, resources)
-        except Exception as error:
-            failures.append(f"{recipient}: {error}")
+    _, failures = send_to_each(
+        job, lambda recipient: notify(job, recipient, stored, rendered, recorded, resources)
+    )
     if failures:
         raise TerminalError(f"not sent to {len(failures)} recipient(s): " + "; ".join(failures))
 

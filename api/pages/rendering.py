@@ -5,11 +5,11 @@ The pages' URLs carry recipient tokens, which are secrets: no page loads anythin
 (a referrer would leak them), and none is cached or indexed.
 """
 
-from functools import cache
 from typing import Any
 
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from flows.html_templates import html_templates
 
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -38,7 +38,7 @@ class PageError(Exception):
 
 def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """The template rendered with `context` (every value HTML-escaped), with the pages' headers."""
-    html = _environment().get_template(template).render(**context)
+    html = html_templates("api.pages").get_template(template).render(**context)
     return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
 
@@ -46,10 +46,3 @@ def error_page(error: PageError) -> HTMLResponse:
     response = page("error.html", error.status, title=error.title, message=error.message, code=error.status)
     response.headers.update(error.headers)
     return response
-
-
-@cache
-def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("api.pages", "templates"), autoescape=True, undefined=StrictUndefined
-    )

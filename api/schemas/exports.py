@@ -2,9 +2,9 @@
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from api.schemas.common import Body
 from flows.exports.webhook_urls import MAX_WEBHOOK_URLS, display_url
@@ -26,6 +26,16 @@ WEBHOOK_URLS_DESCRIPTION = (
     f"At most {MAX_WEBHOOK_URLS} http(s) URLs, without credentials, POSTed signed export.completed and "
     "export.failed events (Standard Webhooks); private and loopback targets are refused."
 )
+
+
+def _without_queries(urls: list[str]) -> list[str]:
+    return [display_url(url) for url in urls]
+
+
+ShownWebhookUrls = Annotated[
+    list[str], AfterValidator(_without_queries), Field(description="Shown without their query strings.")
+]
+"""Webhook URLs as responses show them: without their query strings (receivers' tokens)."""
 
 
 class ExportCreate(Body):
@@ -74,11 +84,6 @@ class ExportOut(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
-    @field_validator("webhook_urls", mode="after")
-    @classmethod
-    def _without_queries(cls, urls: list[str]) -> list[str]:
-        return [display_url(url) for url in urls]
-
     id: uuid.UUID
     export_name: str
     export_type: ExportType
@@ -96,7 +101,7 @@ class ExportOut(BaseModel):
     error_message: str | None
     notification_error: str | None
     deliver: Delivery
-    webhook_urls: list[str] = Field(description="Shown without their query strings.")
+    webhook_urls: ShownWebhookUrls
     delivery_skipped: str | None = Field(
         description="Why a completed export was not delivered; null if it was."
     )

@@ -4,12 +4,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from api.schemas.common import Body
-from api.schemas.exports import DELIVER_DESCRIPTION, WEBHOOK_URLS_DESCRIPTION
+from api.schemas.exports import DELIVER_DESCRIPTION, WEBHOOK_URLS_DESCRIPTION, ShownWebhookUrls
 from flows.exports.requests import MAX_RECIPIENTS, printable_name
-from flows.exports.webhook_urls import display_url
 from flows.vocabulary import Delivery, ExportFormat, ExportType, Frequency
 
 ScheduleName = Annotated[
@@ -106,7 +105,7 @@ class ScheduleOut(BaseModel):
     filters: dict[str, Any]
     columns: list[str] = Field(description="Empty: the type's default columns.")
     deliver: Delivery
-    webhook_urls: list[str] = Field(description="Shown without their query strings.")
+    webhook_urls: ShownWebhookUrls
     last_delivered_checksum: str | None = Field(
         description="Content checksum of the rows last delivered (what deliver: if_changed compares)."
     )
@@ -116,11 +115,6 @@ class ScheduleOut(BaseModel):
     created_by: uuid.UUID
     created_at: datetime
     updated_at: datetime
-
-    @field_validator("webhook_urls", mode="after")
-    @classmethod
-    def _without_queries(cls, urls: list[str]) -> list[str]:
-        return [display_url(url) for url in urls]
 
 
 class NextRun(BaseModel):

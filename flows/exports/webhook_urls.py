@@ -51,10 +51,9 @@ def check_public_targets(urls: Sequence[str], *, allow_private: bool) -> None:
 def public_addresses(url: str, *, resolve_failures_ok: bool = False) -> list[IpAddress]:
     """The addresses the URL's host resolves to, all of them public; PrivateTarget if any is not.
     A name that does not resolve: OSError, or no addresses with `resolve_failures_ok`."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+    host = urlsplit(url).hostname or ""
     try:
-        addresses = resolve(host, parts.port or _default_port(parts))
+        addresses = addresses_of(url)
     except OSError:
         if resolve_failures_ok:
             return []
@@ -65,6 +64,12 @@ def public_addresses(url: str, *, resolve_failures_ok: bool = False) -> list[IpA
                 f"{host} is a {_kind(address)} address ({address}); webhooks may not target it"
             )
     return addresses
+
+
+def addresses_of(url: str) -> list[IpAddress]:
+    """What the URL's host resolves to, for its port (or its scheme's), unchecked."""
+    parts = urlsplit(url)
+    return resolve(parts.hostname or "", parts.port or _default_port(parts))
 
 
 def resolve(host: str, port: int) -> list[IpAddress]:

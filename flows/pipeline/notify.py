@@ -13,20 +13,19 @@ Nothing a user typed reaches a header unsanitised: addresses are validated with 
 
 import re
 import textwrap
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
-from functools import cache
 from pathlib import Path
 from typing import Any
-
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from flows.errors import ConfigurationError
 from flows.exports.lifecycle import ExportJob
 from flows.exports.recipient_links import recipient_claims, recipient_url
 from flows.exports.requests import normalized_recipients
+from flows.html_templates import html_templates
 from flows.pipeline.mailers import Mailer, open_mailer
 from flows.pipeline.preview import Preview
 from flows.render import renderer_for
@@ -43,6 +42,21 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 def ready_recipients(job: ExportJob) -> list[str]:
     """The export's recipients, validated and normalised: one ready message goes to each."""
     return normalized_recipients(list(job.recipients))
+
+
+def send_to_each(job: ExportJob, send: Callable[[str], None]) -> tuple[list[str], list[str]]:
+    """Call `send` for each of `ready_recipients(job)`, one message each: a recipient whose message
+    fails neither stops nor repeats the others'. Who was reached, and "address: error" for the rest."""
+    reached: list[str] = []
+    failures: list[str] = []
+    for recipient in ready_recipients(job):
+        try:
+            send(recipient)
+        except Exception as error:
+            failures.append(f"{recipient}: {str(error) or type(error).__name__}")
+        else:
+            reached.append(recipient)
+    return reached, failures
 
 
 def send_export_ready(
@@ -124,7 +138,7 @@ def export_ready_message(
     message["Subject"] = one_line(f"Export ready: {name}", SUBJECT_MAX_CHARS)
     _set_text(message, body)
     html = (
-        _templates()
+        html_templates("flows.pipeline")
         .get_template("export_ready.html")
         .render(
             name=name,
@@ -229,11 +243,3 @@ def _shown_preview(preview: Preview | None, rows: int) -> dict[str, Any] | None:
         "columns": list(preview["columns"]),
         "rows": [list(row) for row in preview.get("rows", [])[:rows]],
     }
-
-
-@cache
-def _templates() -> Environment:
-    """The email templates (flows/pipeline/templates), every value HTML-escaped."""
-    return Environment(
-        loader=PackageLoader("flows.pipeline", "templates"), autoescape=True, undefined=StrictUndefined
-    )

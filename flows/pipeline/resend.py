@@ -21,7 +21,7 @@ from flows.appdb.engine import transaction
 from flows.appdb.models import DataExport, User
 from flows.exports.audit import Actor, audit
 from flows.exports.lifecycle import ExportJob, export_job, record_notification_error
-from flows.pipeline.notify import ready_recipients, send_export_ready
+from flows.pipeline.notify import send_export_ready, send_to_each
 from flows.pipeline.preview import Preview
 from flows.pipeline.webhooks import ExportFacts, Outcome, send_webhooks
 from flows.settings import Settings
@@ -74,26 +74,22 @@ def _email(
 ) -> tuple[list[str], str | None]:
     """Send each recipient their ready email (the file attached when small): who got it, and what
     went wrong for the others (None when nothing did)."""
-    emailed: list[str] = []
-    failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="exportflow-resend-", dir=_staging(settings)) as folder:
         path = Path(folder) / Path(stored.key).name
+
+        def send(recipient: str) -> None:
+            # The one call of the ready email outside the flow (its content is notify.py's).
+            send_export_ready(
+                settings, job, recipient, stored, path, rows=rows, expires_at=expires_at, preview=preview
+            )
+
         try:
             if job.recipients and stored.size <= settings.email_attachment_max_bytes:
                 with storage.open_read(stored.key) as source, path.open("wb") as target:
                     shutil.copyfileobj(source, target)
-            recipients = ready_recipients(job)
+            emailed, failures = send_to_each(job, send)
         except Exception as error:
             return [], str(error) or type(error).__name__
-        for recipient in recipients:
-            try:
-                # The one call of the ready email outside the flow (its content is notify.py's).
-                send_export_ready(
-                    settings, job, recipient, stored, path, rows=rows, expires_at=expires_at, preview=preview
-                )
-                emailed.append(recipient)
-            except Exception as error:
-                failures.append(f"{recipient}: {str(error) or type(error).__name__}")
     return emailed, "; ".join(failures) or None
 
 

@@ -35,7 +35,13 @@ from flows.appdb.engine import transaction
 from flows.appdb.models import WebhookDelivery
 from flows.exports.lifecycle import ExportJob
 from flows.exports.recipient_links import recipient_claims, recipient_url
-from flows.exports.webhook_urls import IpAddress, PrivateTarget, display_url, public_addresses, resolve
+from flows.exports.webhook_urls import (
+    IpAddress,
+    PrivateTarget,
+    addresses_of,
+    display_url,
+    public_addresses,
+)
 from flows.settings import Settings
 from flows.storage.store import StoredObject
 from flows.vocabulary import ExportStatus, WebhookEvent
@@ -247,8 +253,7 @@ class _Sender:
     def _addresses(self, url: str) -> list[IpAddress]:
         """The addresses the host resolves to, every one checked unless private targets are allowed."""
         if self.settings.webhook_allow_private_targets:
-            parts = urlsplit(url)
-            addresses = resolve(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+            addresses = addresses_of(url)
         else:
             addresses = public_addresses(url)
         if not addresses:
