@@ -1,6 +1,7 @@
 """The anchors of benchmarks/formats.py: the same query written to each format by a reference engine
-(DuckDB's COPY, psql-style COPY TO STDOUT, XlsxWriter, the reportlab canvas), and the job they share."""
+(DuckDB's COPY, psql's COPY TO STDOUT, XlsxWriter, the reportlab canvas), and the job they share."""
 
+import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,8 @@ import pyarrow as pa
 from common import SALES_COLUMNS
 
 from flows.catalog.query import ExportQuery, build_query
-from flows.pipeline.sources import Source, duckdb_connection, parse_source, postgres_connection
+from flows.pipeline.extract import postgres_statement
+from flows.pipeline.sources import Source, duckdb_connection, parse_source
 from flows.vocabulary import ExportFormat, ExportType
 
 COLUMNS = SALES_COLUMNS
@@ -22,7 +24,6 @@ class Job:
 
     export_format: ExportFormat
     source_url: str
-    staged: Path
     output: Path
 
     @property
@@ -53,15 +54,12 @@ def duckdb_parquet(job: Job) -> None:
 
 
 def postgres_csv(job: Job) -> None:
-    query = job.query()
-    with (
-        postgres_connection(job.source) as connection,
-        connection.cursor() as cursor,
-        cursor.copy(f"COPY ({query.sql}) TO STDOUT (FORMAT csv, HEADER true)", query.params) as copy,
-        job.output.open("wb") as target,
-    ):
-        for block in copy:
-            target.write(block)
+    """psql writing `COPY (query) TO STDOUT` into the file, the query's values as literals."""
+    copy = f"COPY ({postgres_statement(job.query())}) TO STDOUT (FORMAT csv, HEADER true)"
+    with job.output.open("wb") as target:
+        subprocess.run(
+            ["psql", "--no-psqlrc", "--quiet", "-d", job.source_url, "-c", copy], stdout=target, check=True
+        )
 
 
 def _query_batches(job: Job) -> Iterator[pa.RecordBatch]:

@@ -1,11 +1,17 @@
-"""What the benchmarks share: the issue's 12-column sales selection and scratch PostgreSQL databases."""
+"""What the benchmarks share: the issue's 12-column sales selection, scratch PostgreSQL databases, and
+rows kept in a file for timing several writers on the same rows."""
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
+import pyarrow as pa
+import pyarrow.ipc as ipc
 from psycopg import sql
+
+from flows.render.rows import Rows
 
 SALES_COLUMNS = (
     "sale_id",
@@ -35,3 +41,25 @@ def scratch_database(admin_url: str) -> Iterator[str]:
             yield admin_url.rsplit("/", 1)[0] + f"/{name}"
         finally:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def save_rows(batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: Path) -> None:
+    """Keep a query's rows in an Arrow IPC file, so that several writers can be timed on the same rows."""
+    with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, schema) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+
+
+def saved_rows(path: Path) -> Rows:
+    """The rows `save_rows` kept, read batch by batch as a renderer reads them."""
+    with pa.OSFile(str(path), "rb") as source:
+        reader = ipc.open_file(source)
+        schema, count = reader.schema, reader.count_rows()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        with pa.OSFile(str(path), "rb") as source:
+            reader = ipc.open_file(source)
+            for index in range(reader.num_record_batches):
+                yield reader.get_batch(index)
+
+    return Rows(schema, count, batches())

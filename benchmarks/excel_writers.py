@@ -24,15 +24,15 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from common import SALES_COLUMNS
+from common import SALES_COLUMNS, save_rows, saved_rows
 
 from flows.catalog.model import DisplayFormat
 from flows.catalog.query import build_query
 from flows.demo_warehouse import generate_demo_data
 from flows.pipeline.extract import stream_batches
 from flows.pipeline.sources import parse_source
-from flows.pipeline.staging import StagedRows, write_staged
 from flows.render import RenderOptions, display_format, excel, header_names
+from flows.render.rows import Rows
 
 COLUMNS = list(SALES_COLUMNS)
 OURS = "exportflow"
@@ -47,7 +47,7 @@ NUMBER_FORMATS = {
 
 @dataclass(frozen=True)
 class Writer:
-    write: Callable[[StagedRows, Path], None]
+    write: Callable[[Rows, Path], None]
     streams: bool
 
 
@@ -83,7 +83,7 @@ def _stage(folder: Path, rows: int) -> Path:
     generate_demo_data(source, rows=rows)
     query = build_query("sales", dialect=source.kind, columns=COLUMNS)
     path = folder / "sales.arrow"
-    write_staged(stream_batches(source, query), query.arrow_schema, path)
+    save_rows(stream_batches(source, query), query.arrow_schema, path)
     return path
 
 
@@ -99,7 +99,7 @@ def _run_child(name: str, staged: Path) -> dict[str, float] | None:
 
 def _child(name: str, staged: Path) -> None:
     """Write the staged rows with one writer; print seconds, peak RSS and file size as JSON."""
-    rows = StagedRows.open(staged)
+    rows = saved_rows(staged)
     target = staged.with_name(f"{name}.xlsx")
     started = time.perf_counter()
     WRITERS[name].write(rows, target)
@@ -155,11 +155,11 @@ def _plain(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
-def _plain_batches(rows: StagedRows) -> Iterator[pa.RecordBatch]:
+def _plain_batches(rows: Rows) -> Iterator[pa.RecordBatch]:
     return (_plain(batch) for batch in rows)
 
 
-def _formats(rows: StagedRows) -> list[str | None]:
+def _formats(rows: Rows) -> list[str | None]:
     return [NUMBER_FORMATS.get(display_format(column)) for column in rows.schema]
 
 
@@ -167,11 +167,11 @@ def _python_rows(batch: pa.RecordBatch) -> list[tuple[object, ...]]:
     return list(zip(*(values.to_pylist() for values in batch.columns), strict=True))
 
 
-def write_exportflow(rows: StagedRows, target: Path) -> None:
+def write_exportflow(rows: Rows, target: Path) -> None:
     excel.render(rows, target, RenderOptions(title="Sales", export_type="sales"))
 
 
-def write_xlsxwriter(rows: StagedRows, target: Path) -> None:
+def write_xlsxwriter(rows: Rows, target: Path) -> None:
     import xlsxwriter
 
     with xlsxwriter.Workbook(str(target), {"constant_memory": True}) as book:
@@ -198,7 +198,7 @@ def write_xlsxwriter(rows: StagedRows, target: Path) -> None:
         sheet.autofilter(0, 0, row, len(kinds) - 1)
 
 
-def write_jetxl(rows: StagedRows, target: Path) -> None:
+def write_jetxl(rows: Rows, target: Path) -> None:
     import jetxl
 
     table = pa.Table.from_batches(list(_plain_batches(rows)))
@@ -214,7 +214,7 @@ def write_jetxl(rows: StagedRows, target: Path) -> None:
     )
 
 
-def write_rvgsrust_xlsxwriter(rows: StagedRows, target: Path) -> None:
+def write_rvgsrust_xlsxwriter(rows: Rows, target: Path) -> None:
     import rvgsrust_xlsxwriter
 
     with rvgsrust_xlsxwriter.Workbook(str(target)) as book:
@@ -235,7 +235,7 @@ def write_rvgsrust_xlsxwriter(rows: StagedRows, target: Path) -> None:
         sheet.autofilter(0, 0, row - 1, len(rows.schema) - 1)
 
 
-def write_rustpy_xlsxwriter(rows: StagedRows, target: Path) -> None:
+def write_rustpy_xlsxwriter(rows: Rows, target: Path) -> None:
     import rustpy_xlsxwriter
 
     formats = []
@@ -250,7 +250,7 @@ def write_rustpy_xlsxwriter(rows: StagedRows, target: Path) -> None:
     )
 
 
-def write_fastxlsxio(rows: StagedRows, target: Path) -> None:
+def write_fastxlsxio(rows: Rows, target: Path) -> None:
     import fastxlsxio  # type: ignore[import-untyped]
 
     book = fastxlsxio.XIOWWorkbook(str(target))
@@ -266,7 +266,7 @@ def write_fastxlsxio(rows: StagedRows, target: Path) -> None:
     book.save()
 
 
-def write_fastxlsx(rows: StagedRows, target: Path) -> None:
+def write_fastxlsx(rows: Rows, target: Path) -> None:
     import fastxlsx
 
     book = fastxlsx.WriteOnlyWorkbook()

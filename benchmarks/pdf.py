@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import SALES_COLUMNS
+from common import SALES_COLUMNS, save_rows, saved_rows
 from reportlab import rl_config
 from reportlab.pdfgen.canvas import Canvas
 
@@ -29,10 +29,10 @@ from flows.catalog.query import build_query
 from flows.demo_warehouse import generate_demo_data
 from flows.pipeline.extract import stream_batches
 from flows.pipeline.sources import parse_source
-from flows.pipeline.staging import StagedRows, write_staged
 from flows.render import RenderOptions
 from flows.render import pdf as renderer
 from flows.render.pdf.layout import BODY_SIZE, FONT_NAME, MAX_COLUMN, ROW_HEIGHT, ColumnNeed, font, plan_page
+from flows.render.rows import Rows
 
 COLUMNS = list(SALES_COLUMNS)
 ENGINES = ("renderer", "anchor")
@@ -75,7 +75,7 @@ def _stage(folder: Path, rows: int) -> Path:
     generate_demo_data(source, rows=rows)
     query = build_query("sales", dialect=source.kind, columns=COLUMNS)
     path = folder / f"sales-{rows}.arrow"
-    write_staged(stream_batches(source, query), query.arrow_schema, path)
+    save_rows(stream_batches(source, query), query.arrow_schema, path)
     Path(source.location).unlink()
     return path
 
@@ -92,7 +92,7 @@ def _best(engine: str, staged: Path, out: Path, repeat: int) -> dict[str, float]
 
 def _child(engine: str, staged_path: Path, out: Path) -> None:
     """Render once and print wall and CPU seconds and peak RSS as JSON."""
-    staged = StagedRows.open(staged_path)
+    staged = saved_rows(staged_path)
     font()
     started, cpu_started = time.perf_counter(), time.process_time()
     if engine == "renderer":
@@ -110,7 +110,7 @@ def _peak_rss_mb() -> float:
     return int(kilobytes) / 1024
 
 
-def _anchor(staged: StagedRows, out: Path) -> None:
+def _anchor(staged: Rows, out: Path) -> None:
     """The plain canvas loop: each page one text object, each non-NULL cell placed and drawn."""
     rl_config.useA85 = 0
     layout = plan_page([ColumnNeed(MAX_COLUMN, True)] * len(staged.schema), intro_lines=0)

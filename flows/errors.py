@@ -40,6 +40,7 @@ def describe_error(error: BaseException) -> str:
 
 def is_transient(error: BaseException) -> bool:
     """Whether retrying the step that raised `error` can help: only lost connections and timeouts."""
+    from adbc_driver_manager import OperationalError as AdbcOperationalError
     from psycopg import OperationalError as PsycopgOperationalError
     from sqlalchemy.exc import DBAPIError
 
@@ -49,4 +50,4 @@ def is_transient(error: BaseException) -> bool:
         return False
     if isinstance(error, DBAPIError):
         return bool(error.connection_invalidated) or isinstance(error.orig, PsycopgOperationalError)
-    return isinstance(error, ConnectionError | TimeoutError | PsycopgOperationalError)
+    return isinstance(error, ConnectionError | TimeoutError | PsycopgOperationalError | AdbcOperationalError)

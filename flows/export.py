@@ -1,7 +1,7 @@
 """The export flow: one Prefect flow run per export; its body reads as the pipeline.
 
-    start → extract (stage rows, count and checksum them) → render → upload → record → deliver?
-          → notify (email) + webhooks
+    start → extract_and_render (one pass from the source query to the file: rows counted,
+          checksummed and previewed on the way) → upload → record → deliver? → notify (email) + webhooks
 
 Tasks that touch the outside world retry transient errors only (exponential backoff with
 jitter); anything else fails the run at once. Whatever stops a run — an error, a cancelled row,
@@ -16,13 +16,12 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -46,16 +45,15 @@ from flows.exports.lifecycle import (
     record_progress,
 )
 from flows.exports.reconcile import Death, settle
-from flows.pipeline.delivery import RowChecksum, decide_delivery
-from flows.pipeline.extract import stream_batches
+from flows.pipeline.delivery import decide_delivery
 from flows.pipeline.file_names import export_file_name
 from flows.pipeline.notify import send_export_failed, send_export_ready, send_to_each
-from flows.pipeline.preview import Preview, read_preview
+from flows.pipeline.one_pass import write_export_file
+from flows.pipeline.preview import Preview
 from flows.pipeline.progress import Heartbeat, Phase, PrefectProgress, ProgressReporter
 from flows.pipeline.resources import Resources
 from flows.pipeline.retries import RETRIES
 from flows.pipeline.sources import parse_source
-from flows.pipeline.staging import StagedRows, write_staged
 from flows.pipeline.webhooks import ExportFacts, send_webhooks
 from flows.render import ExportOptions, RenderOptions, media_type, renderer_for
 from flows.schedules.scheduled_exports import ScheduledStart, export_of_run, start_scheduled_export
@@ -66,29 +64,24 @@ from flows.vocabulary import ExportStatus, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
-STAGE_BATCH_ROWS = 10_000
-"""Rows a staged batch holds: progress and cancellation are checked once a batch."""
-EXTRACT = Phase(0, 10)
-RENDER = Phase(10, 90)
+OPENED = 3
+"""Percent once the query is open and its rows counted (or estimated)."""
+WRITE = Phase(OPENED, 90)
 UPLOAD = Phase(90, 97)
-
-
-@dataclass(frozen=True)
-class Staged:
-    """The staged Arrow file of a run, how many rows it holds, their content checksum, and its first
-    rows as text."""
-
-    path: Path
-    rows: int
-    content_checksum: str
-    preview: Preview
+ESTIMATE_HEADROOM = 1.1
+"""Past an estimated row count, progress takes the total to be this much more than the rows so far."""
 
 
 @dataclass(frozen=True)
 class Rendered:
+    """The file a run made, how many rows it holds, their content checksum, and its first rows as text."""
+
     path: Path
     file_name: str
     media_type: str
+    rows: int
+    content_checksum: str
+    preview: Preview
 
 
 @task(**RETRIES)
@@ -105,37 +98,13 @@ def start_scheduled(schedule_id: uuid.UUID, resources: Resources) -> ScheduledSt
 
 
 @task(**RETRIES)
-def extract(job: ExportJob, workdir: Path, progress: ProgressReporter, resources: Resources) -> Staged:
-    """Stream the export's query into a staged Arrow file; the rows are counted and checksummed on the
-    way, and the first ones read back as the preview the email and the recipient page show."""
+def extract_and_render(
+    job: ExportJob, workdir: Path, progress: ProgressReporter, resources: Resources
+) -> Rendered:
+    """Stream the export's query into its file in one pass; on the way the rows are counted, checksummed
+    and the first ones kept as the preview the email and the recipient page show."""
     source = parse_source(resources.settings.source_url)
     query = build_query(job.export_type, dialect=source.kind, columns=job.columns, filters=job.filters)
-    staged = workdir / "staged.arrow"
-    extracted = 0
-    checksum = RowChecksum(query.arrow_schema)
-
-    def counted(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        nonlocal extracted
-        for batch in batches:
-            yield batch
-            checksum.update(batch)
-            extracted += batch.num_rows
-            progress.report(EXTRACT.start + 1, f"extracted {extracted:,} rows")
-
-    rows = write_staged(counted(stream_batches(source, query, STAGE_BATCH_ROWS)), query.arrow_schema, staged)
-    preview = read_preview(staged, resources.settings.email_preview_rows)
-    progress.report(EXTRACT.end, f"extracted {rows:,} rows", force=True)
-    return Staged(staged, rows, checksum.hexdigest(), preview)
-
-
-@task(cache_policy=NO_CACHE)
-def render(job: ExportJob, staged: Staged, workdir: Path, progress: ProgressReporter) -> Rendered:
-    """Render the staged rows to the export's format."""
-    total = staged.rows
-
-    def rendered_so_far(rows: int) -> None:
-        progress.report(RENDER.at(rows, total), f"rendered {rows:,} of {total:,} rows")
-
     renderer = renderer_for(job.format)
     generated_at = datetime.now(UTC)
     file_name = export_file_name(job.name, generated_at, renderer.EXTENSION)
@@ -148,9 +117,34 @@ def render(job: ExportJob, staged: Staged, workdir: Path, progress: ProgressRepo
         generated_at=generated_at,
     )
     target = workdir / file_name
-    renderer.render(StagedRows.open(staged.path, on_batch=rendered_so_far), target, options)
-    progress.report(RENDER.end, f"rendered {total:,} rows", force=True)
-    return Rendered(target, file_name, media_type(job.format, export_options))
+
+    def watch(rows: int, expected: int, exact: bool) -> None:
+        about = "" if exact else "about "
+        if rows == 0:
+            progress.report(OPENED, f"{about}{expected:,} rows to export", force=True)
+            return
+        total = expected if exact else max(expected, int(rows * ESTIMATE_HEADROOM))
+        progress.report(WRITE.at(rows, total), f"{rows:,} of {about}{expected:,} rows written")
+
+    written = write_export_file(
+        source,
+        query,
+        renderer,
+        target,
+        options,
+        preview_rows=resources.settings.email_preview_rows,
+        spill_dir=workdir / "spill",
+        watch=watch,
+    )
+    progress.report(WRITE.end, f"{written.rows:,} rows written", force=True)
+    return Rendered(
+        target,
+        file_name,
+        media_type(job.format, export_options),
+        written.rows,
+        written.content_checksum,
+        written.preview,
+    )
 
 
 @task(**RETRIES)
@@ -174,18 +168,18 @@ class Recorded:
 
 @task(**RETRIES)
 def record(
-    job: ExportJob, stored: StoredObject, staged: Staged, progress: ProgressReporter, resources: Resources
+    job: ExportJob, stored: StoredObject, rendered: Rendered, progress: ProgressReporter, resources: Resources
 ) -> Recorded:
     """Mark the export completed and publish the run's summary."""
     progress.report(100, "completed", force=True)
     result = RunResult(
-        staged.rows,
+        rendered.rows,
         stored.size,
         stored.sha256,
         stored.key,
         stored.location,
-        content_checksum=staged.content_checksum,
-        preview=staged.preview,
+        content_checksum=rendered.content_checksum,
+        preview=rendered.preview,
     )
     try:
         expires_at = complete_export(resources.sessions, job, result, resources.settings)
@@ -195,13 +189,13 @@ def record(
     create_markdown_artifact(
         _summary_markdown(job, result, expires_at), key="export-summary", description="export summary"
     )
-    return Recorded(staged.rows, expires_at, staged.preview)
+    return Recorded(rendered.rows, expires_at, rendered.preview)
 
 
 @task(**RETRIES)
-def decide(job: ExportJob, staged: Staged, resources: Resources) -> bool:
+def decide(job: ExportJob, rendered: Rendered, resources: Resources) -> bool:
     """Whether the export's rule lets it be delivered (a skip is recorded on the row and audited)."""
-    decision = decide_delivery(resources.sessions, job, staged.rows, staged.content_checksum)
+    decision = decide_delivery(resources.sessions, job, rendered.rows, rendered.content_checksum)
     if not decision.deliver:
         logger.info("export %s: not delivered: %s", job.id, decision.skipped)
     return decision.deliver
@@ -283,11 +277,10 @@ def export(
     try:
         job = start(export_id, resources)
         heartbeat.start()
-        staged = extract(job, workdir, progress, resources)
-        rendered = render(job, staged, workdir, progress)
+        rendered = extract_and_render(job, workdir, progress, resources)
         stored = upload(job, rendered, progress, resources)
-        recorded = record(job, stored, staged, progress, resources)
-        if decide(job, staged, resources):
+        recorded = record(job, stored, rendered, progress, resources)
+        if decide(job, rendered, resources):
             _notify_without_failing(
                 job, resources, lambda: notify_recipients(job, stored, rendered, recorded, resources)
             )

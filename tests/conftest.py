@@ -2,10 +2,11 @@
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import psycopg
+import pyarrow as pa
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from flows.appdb.engine import make_engine
 from flows.catalog.query import build_query
 from flows.pipeline.extract import stream_batches
 from flows.pipeline.sources import Source, SourceKind, parse_source
-from flows.pipeline.staging import StagedRows, write_staged
+from flows.render.rows import Rows
 from flows.vocabulary import ExportType
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -142,12 +143,18 @@ def db_session(db_engine: Engine) -> Iterator[Session]:
             outer.rollback()
 
 
-StageRows = Callable[..., StagedRows]
+StageRows = Callable[..., Rows]
+
+
+def rows_of(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Rows:
+    """Rows a renderer reads, held in a list (so a test can read them again), exactly counted."""
+    kept = list(batches)
+    return Rows(schema, sum(batch.num_rows for batch in kept), kept)
 
 
 @pytest.fixture
 def stage_rows(tmp_path: Path, duckdb_warehouse: Source) -> StageRows:
-    """Stage an export type's rows from a warehouse (default: the DuckDB one) the way the flow does."""
+    """An export type's rows from a warehouse (default: the DuckDB one), extracted the way the flow does."""
 
     def stage(
         export_type: ExportType | str,
@@ -156,12 +163,10 @@ def stage_rows(tmp_path: Path, duckdb_warehouse: Source) -> StageRows:
         columns: list[str] | None = None,
         filters: dict[str, object] | None = None,
         batch_rows: int = 1000,
-    ) -> StagedRows:
+    ) -> Rows:
         warehouse = source or duckdb_warehouse
         query = build_query(ExportType(export_type), dialect=warehouse.kind, columns=columns, filters=filters)
-        path = tmp_path / f"{export_type}-{uuid.uuid4().hex[:8]}.arrow"
-        write_staged(stream_batches(warehouse, query, batch_rows), query.arrow_schema, path)
-        return StagedRows.open(path)
+        return rows_of(stream_batches(warehouse, query, batch_rows), query.arrow_schema)
 
     return stage
 

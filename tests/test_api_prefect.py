@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flows.appdb.engine import make_engine, session_factory, transaction
 from flows.appdb.models import DataExport, User
-from flows.export import RENDER
+from flows.export import WRITE
 from flows.orchestration.pool import WORK_POOL
 from flows.storage.store import open_storage
 from flows.vocabulary import Role
@@ -101,7 +101,7 @@ def completed(status: dict[str, Any]) -> bool:
 
 def rendering(status: dict[str, Any]) -> bool:
     """Mid-run: past extracting, rendering the file."""
-    return bool(status["status"] == "processing" and status["progress_percentage"] > RENDER.start)
+    return bool(status["status"] == "processing" and status["progress_percentage"] > WRITE.start)
 
 
 def flow_run(stack: "Stack", flow_run_id: str) -> FlowRun:

@@ -200,7 +200,7 @@ def test_a_terminal_error_fails_at_once_with_an_actionable_message(exportflow_en
     assert statistic.error_message == row.error_message
     assert audit_actions(export_id)[-1] == "export_failed"
     assert row.flow_run_id is not None
-    assert task_run_counts(row.flow_run_id)["extract"] == 1
+    assert task_run_counts(row.flow_run_id)["extract_and_render"] == 1
     assert staging_is_empty(exportflow_env)
     (message,) = outbox_messages(exportflow_env)
     assert "filters.colour" in body_of(message)

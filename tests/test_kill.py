@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flows.appdb.engine import make_engine, session_factory
 from flows.appdb.models import DataExport
-from flows.export import RENDER
+from flows.export import WRITE
 from flows.storage.keys import TEMP_DIR
 from flows.storage.store import open_storage
 from flows.vocabulary import ExportStatus, Role
@@ -89,7 +89,7 @@ def test_kill_9_mid_export_leaves_no_row_processing(
     name = f"Kill {victim} {uuid.uuid4().hex[:6]}"
     export_id = start_long_export(stack, make_stack_user, name)
     rendering = wait_for_row(
-        sessions, export_id, lambda row: row.progress_percentage > RENDER.start + 5, timeout=WITHIN_SECONDS
+        sessions, export_id, lambda row: row.progress_percentage > WRITE.start + 5, timeout=WITHIN_SECONDS
     )
     dead_run = rendering.flow_run_id
     assert dead_run is not None

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from flows.appdb.engine import make_engine, session_factory
 from flows.appdb.models import DataExport
-from flows.export import RENDER
+from flows.export import WRITE
 from flows.vocabulary import ExportStatus, Role
 from tests.app_rows import audit_of, row_of, wait_for_row
 from tests.waiting import wait_for
@@ -88,7 +88,7 @@ def exports(stack: "Stack", make_stack_user: "MakeStackUser") -> Iterator[Export
 
 
 def rendering(row: DataExport) -> bool:
-    return row.status == ExportStatus.PROCESSING and row.progress_percentage > RENDER.start + 5
+    return row.status == ExportStatus.PROCESSING and row.progress_percentage > WRITE.start + 5
 
 
 def flow_run(stack: "Stack", flow_run_id: uuid.UUID) -> FlowRun:

@@ -1,20 +1,19 @@
 """The preview of an export: its first rows as display text, for the ready email and the recipient page.
 
-Read once from the staged Arrow file (only the batches that hold the first rows), kept on the export's
-row as `{"columns": [labels], "rows": [[text, ...], ...]}` so the page and a later resend show the same
-rows without the staged file. Every value is plain text (NULL is empty; numbers, dates and booleans as
-the catalog's display format says), one line, at most MAX_CELL_CHARS characters: whoever shows it
-escapes it for its medium (HTML autoescape), nothing here does.
+Taken from the first batches as the rows stream to the renderer (only the rows shown are turned into
+text, no batch is kept), kept on the export's row as `{"columns": [labels], "rows": [[text, ...], ...]}`
+so the page and a later resend show the same rows without reading the file again. Every value is plain
+text (NULL is empty; numbers, dates and booleans as the catalog's display format says), one line, at
+most MAX_CELL_CHARS characters: whoever shows it escapes it for its medium (HTML autoescape), nothing
+here does.
 """
 
 import datetime as dt
 import decimal
 import re
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.ipc as ipc
 
 from flows.catalog.model import DisplayFormat
 from flows.render import column_label, display_format
@@ -26,22 +25,27 @@ Preview = dict[str, Any]
 """{"columns": list[str], "rows": list[list[str]]}: JSON as it is stored."""
 
 
-def read_preview(staged: Path, rows: int) -> Preview:
-    """The first `rows` rows of the staged file at `staged` as display text (no rows when 0)."""
-    with pa.OSFile(str(staged), "rb") as source:
-        reader = ipc.open_file(source)
-        schema = reader.schema
-        shown: list[list[str]] = []
-        for index in range(reader.num_record_batches):
-            if len(shown) >= rows:
-                break
-            batch = reader.get_batch(index).slice(0, rows - len(shown))
-            columns = [
-                [display_text(value, display_format(field)) for value in batch.column(position).to_pylist()]
-                for position, field in enumerate(schema)
-            ]
-            shown.extend(list(row) for row in zip(*columns, strict=True))
-    return {"columns": [column_label(field) for field in schema], "rows": shown}
+class PreviewRows:
+    """Takes the first `rows` rows of the batches it is shown, as display text."""
+
+    def __init__(self, schema: pa.Schema, rows: int) -> None:
+        self._schema = schema
+        self._wanted = rows
+        self._shown: list[list[str]] = []
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        missing = self._wanted - len(self._shown)
+        if missing <= 0:
+            return
+        first = batch.slice(0, missing)
+        columns = [
+            [display_text(value, display_format(field)) for value in first.column(position).to_pylist()]
+            for position, field in enumerate(self._schema)
+        ]
+        self._shown.extend(list(row) for row in zip(*columns, strict=True))
+
+    def preview(self) -> Preview:
+        return {"columns": [column_label(field) for field in self._schema], "rows": self._shown}
 
 
 def display_text(value: object, shown_as: DisplayFormat) -> str:

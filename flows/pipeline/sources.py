@@ -47,19 +47,28 @@ def parse_source(url: str) -> Source:
 
 
 DUCKDB_MEMORY_LIMIT = "512MB"
-"""What one DuckDB query may hold in memory; a bigger sort (ORDER BY of millions of rows) spills
-to a temporary folder instead of growing the process."""
+"""What one DuckDB query may hold in memory unless its caller says otherwise (the demo-data
+generator, checks); a bigger sort (ORDER BY of millions of rows) spills to the spill folder
+instead of growing the process. An export's extraction has its own, smaller limit."""
 
 
 @contextmanager
-def duckdb_connection(source: Source, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB connection in UTC with bounded memory and no progress bar, closed on exit."""
+def duckdb_connection(
+    source: Source,
+    *,
+    read_only: bool,
+    memory_limit: str = DUCKDB_MEMORY_LIMIT,
+    spill_dir: Path | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection in UTC with bounded memory and no progress bar, closed on exit; what does
+    not fit in `memory_limit` spills to `spill_dir` (default: a folder in the system's temp folder)."""
     connection = duckdb.connect(str(source.duckdb_path), read_only=read_only)
+    spill = spill_dir or Path(tempfile.gettempdir()) / "exportflow-duckdb"
     try:
         connection.execute("SET TimeZone = 'UTC'")
         connection.execute("SET enable_progress_bar = false")
-        connection.execute("SET memory_limit = ?", [DUCKDB_MEMORY_LIMIT])
-        connection.execute("SET temp_directory = ?", [str(Path(tempfile.gettempdir()) / "exportflow-duckdb")])
+        connection.execute("SET memory_limit = ?", [memory_limit])
+        connection.execute("SET temp_directory = ?", [str(spill)])
         yield connection
     finally:
         connection.close()

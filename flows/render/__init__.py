@@ -1,9 +1,9 @@
-"""Renderers: each turns staged rows into one file format, streamed, in constant memory.
+"""Renderers: each turns rows into one file format, streamed, in constant memory.
 
-A renderer knows no database, no Prefect and no HTTP: it reads `StagedRows` (schema with each
-column's label and display format in the field metadata, total row count, batches) and writes
-one file at the path it is given. Progress and cancellation happen in the batch iteration
-(StagedRows.on_batch), so a renderer only has to consume batches in order.
+A renderer knows no database, no Prefect and no HTTP: it reads `Rows` (schema with each
+column's label and display format in the field metadata, the rows to expect, batches as they
+come from the source) and writes one file at the path it is given. Progress and cancellation
+happen in the batch iteration (Rows.on_batch), so a renderer only has to consume batches in order.
 """
 
 import importlib
@@ -17,7 +17,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from flows.catalog.model import DisplayFormat
-from flows.pipeline.staging import StagedRows
+from flows.render.rows import Rows
 from flows.vocabulary import ExportFormat
 
 
@@ -59,12 +59,14 @@ class RenderOptions(ExportOptions):
 
 
 class Renderer(Protocol):
-    """A format module: its file extension, media type and render function."""
+    """A format module: its file extension, media type, whether it needs the rows counted exactly
+    before the first one (else the source's estimate will do), and its render function."""
 
     EXTENSION: str
     MEDIA_TYPE: str
+    EXACT_COUNT: bool
 
-    def render(self, rows: StagedRows, target: Path, options: RenderOptions) -> None: ...
+    def render(self, rows: Rows, target: Path, options: RenderOptions) -> None: ...
 
 
 def column_label(column: pa.Field) -> str:

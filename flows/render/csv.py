@@ -1,4 +1,4 @@
-"""CSV: UTF-8, RFC 4180, written by DuckDB's CSV writer straight from the staged batches.
+"""CSV: UTF-8, RFC 4180, written by DuckDB's CSV writer straight from the batches.
 
 What the file holds:
 - a header row of column labels (or names, option), optionally after a UTF-8 BOM for Excel;
@@ -12,25 +12,27 @@ What the file holds:
   `@`, tab or CR gets a leading `'`, so spreadsheets show it as text instead of running it.
   Number columns are never touched, negative ones included.
 
-Why DuckDB: its COPY writes this from the staged Arrow batches on every core, in order, with the
+Why DuckDB: its COPY writes this from the Arrow batches on every core, in order, with the
 guard as a SQL CASE on the first character (about 5 % more CPU than no guard). pyarrow's
 CSVWriter, measured on the same million rows, needs about a quarter less CPU on one core once
 timestamps are made strings beforehand (its own text for tz-aware timestamps is slow and not
 ISO 8601), but it cannot quote minimally: it quotes every string or none, which makes files
-about 10 % bigger. JSON and Parquet go through the same `duckdb_copy.copy_staged`.
+about 10 % bigger. JSON and Parquet go through the same `duckdb_copy.copy_rows`.
 """
 
 import csv
 import io
+from itertools import chain
 from pathlib import Path
 
 import pyarrow as pa
 
-from flows.pipeline.staging import StagedRows
 from flows.render import RenderOptions, header_names
-from flows.render.duckdb_copy import TIMESTAMP_FORMAT, copy_staged, identifier
+from flows.render.duckdb_copy import TIMESTAMP_FORMAT, copy_rows, identifier
+from flows.render.rows import Rows
 
 EXTENSION = "csv"
+EXACT_COUNT = False
 MEDIA_TYPE = "text/csv; charset=utf-8"
 
 LINE_END = "\r\n"
@@ -39,9 +41,11 @@ FORMULA_TRIGGERS = "=+-@\t\r"
 """First characters that make a spreadsheet read a cell as a formula (or hide what follows)."""
 
 
-def render(rows: StagedRows, target: Path, options: RenderOptions) -> None:
+def render(rows: Rows, target: Path, options: RenderOptions) -> None:
     header = _header_line(rows.schema, options)
-    if rows.total_rows == 0:
+    batches = iter(rows)
+    first = next(batches, None)
+    if first is None:
         # DuckDB writes PREFIX and SUFFIX even around no rows, which would add an empty record.
         target.write_text(header, encoding="utf-8", newline="")
         return
@@ -49,8 +53,9 @@ def render(rows: StagedRows, target: Path, options: RenderOptions) -> None:
         _guarded(field.name) if _is_text(field) and options.formula_guard else identifier(field.name)
         for field in rows.schema
     ]
-    copy_staged(
-        rows,
+    copy_rows(
+        rows.schema,
+        chain([first], batches),
         target,
         columns,
         {

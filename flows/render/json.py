@@ -5,21 +5,23 @@ the file can rely on, labels are for people. Values are typed: integers and deci
 numbers written exactly as stored (12.50 stays 12.50, no float rounding), booleans true/false,
 NULL null, dates "YYYY-MM-DD", timestamps ISO 8601 in UTC "YYYY-MM-DDTHH:MM:SS.ffffff+00:00"
 (as in CSV). The file is UTF-8 with non-ASCII characters as they are and control characters
-escaped. DuckDB's JSON writer does the work, from the staged batches (see duckdb_copy.copy_staged).
+escaped. DuckDB's JSON writer does the work, from the batches (see duckdb_copy.copy_rows).
 """
 
 from pathlib import Path
 
-from flows.pipeline.staging import StagedRows
 from flows.render import RenderOptions
-from flows.render.duckdb_copy import TIMESTAMP_FORMAT, copy_staged
+from flows.render.duckdb_copy import TIMESTAMP_FORMAT, copy_rows
+from flows.render.rows import Rows
 
 EXTENSION = "json"
+EXACT_COUNT = False
 MEDIA_TYPE = "application/json"
 
 
-def render(rows: StagedRows, target: Path, options: RenderOptions) -> None:
-    copy_staged(
+def render(rows: Rows, target: Path, options: RenderOptions) -> None:
+    copy_rows(
+        rows.schema,
         rows,
         target,
         ["*"],

@@ -1,4 +1,4 @@
-"""Parquet: zstd-compressed, the staged Arrow schema kept exactly, written by DuckDB.
+"""Parquet: zstd-compressed, the Arrow schema kept exactly, written by DuckDB.
 
 Columns keep the catalog's Arrow types (int64, decimal128(18, scale), date32, timestamp[us, UTC],
 bool, string) and the file carries the Arrow schema itself (the `ARROW:schema` key pyarrow
@@ -7,18 +7,19 @@ Row groups hold about ROW_GROUP_ROWS rows (DuckDB ends them on a vector boundary
 
 DuckDB's writer was measured faster than pyarrow.parquet.ParquetWriter on the same batches: a
 million 12-column rows in 0.84 s against 1.15 s on two cores (it compresses columns on every
-core; on one core they are even), and 18 MB against 23 MB. It reads the staged batches as they
-come (see duckdb_copy.copy_staged).
+core; on one core they are even), and 18 MB against 23 MB. It reads the batches as they
+come (see duckdb_copy.copy_rows).
 """
 
 import base64
 from pathlib import Path
 
-from flows.pipeline.staging import StagedRows
 from flows.render import RenderOptions
-from flows.render.duckdb_copy import copy_staged
+from flows.render.duckdb_copy import copy_rows
+from flows.render.rows import Rows
 
 EXTENSION = "parquet"
+EXACT_COUNT = False
 MEDIA_TYPE = "application/vnd.apache.parquet"
 
 ROW_GROUP_ROWS = 122_880
@@ -26,9 +27,10 @@ ROW_GROUP_ROWS = 122_880
 ARROW_SCHEMA_KEY = "ARROW:schema"
 
 
-def render(rows: StagedRows, target: Path, options: RenderOptions) -> None:
+def render(rows: Rows, target: Path, options: RenderOptions) -> None:
     arrow_schema = base64.b64encode(rows.schema.serialize().to_pybytes()).decode("ascii")
-    copy_staged(
+    copy_rows(
+        rows.schema,
         rows,
         target,
         ["*"],

@@ -18,7 +18,7 @@ from flows.exports.creation import create_export
 from flows.exports.lifecycle import RunResult, begin_export, complete_export
 from flows.exports.requests import ExportRequest
 from flows.pipeline.file_names import export_file_name
-from flows.pipeline.preview import read_preview
+from flows.pipeline.preview import PreviewRows
 from flows.pipeline.sources import Source
 from flows.render import RenderOptions, renderer_for
 from flows.settings import Settings
@@ -155,9 +155,16 @@ def make_export(sessions: sessionmaker[Session], stage_rows: "StageRows", tmp_pa
         renderer.render(staged, target, render_options)
         key = export_key(job.export_type.value, job.started_at, job.id, file_name)
         stored = open_storage(settings).upload(target, key, renderer.MEDIA_TYPE)
-        preview = read_preview(staged.path, settings.email_preview_rows)
+        previewer = PreviewRows(staged.schema, settings.email_preview_rows)
+        for batch in staged:
+            previewer.add(batch)
         result = RunResult(
-            staged.total_rows, stored.size, stored.sha256, stored.key, stored.location, preview=preview
+            staged.expected_rows,
+            stored.size,
+            stored.sha256,
+            stored.key,
+            stored.location,
+            preview=previewer.preview(),
         )
         complete_export(sessions, job, result, settings)
         return export_id

@@ -3,7 +3,8 @@
 import pyarrow as pa
 import pytest
 
-from flows.pipeline.delivery import RowChecksum, decide
+from flows.pipeline.delivery import decide
+from flows.pipeline.row_checksum import RowChecksum
 from flows.vocabulary import Delivery
 
 SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string()), ("amount", pa.decimal128(10, 2))])

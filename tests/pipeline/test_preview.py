@@ -2,23 +2,30 @@
 
 import datetime as dt
 import decimal
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
 
-from flows.pipeline.preview import MAX_CELL_CHARS, read_preview
-from flows.pipeline.staging import write_staged
+from flows.pipeline.preview import MAX_CELL_CHARS, Preview, PreviewRows
 from tests.conftest import StageRows
 
 
-def test_the_first_rows_of_the_staged_sales_as_text(stage_rows: StageRows) -> None:
+def preview_of(batches: Iterable[pa.RecordBatch], schema: pa.Schema, rows: int) -> Preview:
+    previewer = PreviewRows(schema, rows)
+    for batch in batches:
+        previewer.add(batch)
+    return previewer.preview()
+
+
+def test_the_first_rows_of_the_sales_as_text(stage_rows: StageRows) -> None:
     staged = stage_rows("sales", columns=["order_number", "sale_date", "total_amount"], batch_rows=7)
 
-    preview = read_preview(staged.path, 20)
+    preview = preview_of(staged, staged.schema, 20)
 
     assert preview["columns"] == ["Order number", "Sale date", "Total"]
-    assert len(preview["rows"]) == 20  # across three staged batches of 7
-    first = staged.reader().read_next_batch().to_pylist()[0]
+    assert len(preview["rows"]) == 20  # across three batches of 7
+    first = next(iter(staged)).to_pylist()[0]
     assert preview["rows"][0][0] == str(first["order_number"])
     assert preview["rows"][0][1] == first["sale_date"].isoformat()
     assert all(isinstance(value, str) for row in preview["rows"] for value in row)
@@ -41,10 +48,9 @@ def test_values_are_shown_by_their_display_format_on_one_bounded_line(tmp_path: 
         "ok": [True, False],
         "note": ["line\r\nbreak\x00 <b>kept</b>", "x" * 1000],
     }
-    path = tmp_path / "rows.arrow"
-    write_staged([pa.RecordBatch.from_pydict(rows, schema=schema)], schema, path)
+    batches = [pa.RecordBatch.from_pydict(rows, schema=schema)]
 
-    preview = read_preview(path, 20)
+    preview = preview_of(batches, schema, 20)
 
     assert preview["columns"] == ["Amount", "share", "at", "ok", "note"]
     assert preview["rows"][0] == [
@@ -56,4 +62,4 @@ def test_values_are_shown_by_their_display_format_on_one_bounded_line(tmp_path: 
     ]
     assert preview["rows"][1][:4] == ["", "", "", "No"]
     assert len(preview["rows"][1][4]) == MAX_CELL_CHARS
-    assert read_preview(path, 0)["rows"] == []
+    assert preview_of(batches, schema, 0)["rows"] == []

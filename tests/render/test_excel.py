@@ -9,6 +9,7 @@ import re
 import time
 import zipfile
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -26,10 +27,10 @@ from flows.catalog import model as catalog
 from flows.catalog.definitions import get_definition
 from flows.catalog.model import Column, DisplayFormat
 from flows.pipeline.sources import Source
-from flows.pipeline.staging import StagedRows, write_staged
 from flows.render import RenderOptions, column_label, display_format, excel, renderer_for
+from flows.render.rows import Rows
 from flows.vocabulary import ExportFormat, ExportType
-from tests.conftest import StageRows
+from tests.conftest import StageRows, rows_of
 
 NUMBER_FORMATS = {
     DisplayFormat.CURRENCY: "#,##0{places};[Red]-#,##0{places}",
@@ -42,17 +43,16 @@ FORMULA = re.compile(rb"<f[ >]")
 NAMESPACES = {"main": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
 
 
-def render(rows: StagedRows, target: Path, options: RenderOptions | None = None, **keywords: int) -> Path:
+def render(rows: Rows, target: Path, options: RenderOptions | None = None, **keywords: int) -> Path:
     excel.render(rows, target, options or RenderOptions(), **keywords)
     return target
 
 
-def stage(path: Path, columns: Sequence[Column], values: Mapping[str, Sequence[object]]) -> StagedRows:
-    """A staged file of these catalog columns and values, written in batches of 4 rows."""
+def stage(path: Path, columns: Sequence[Column], values: Mapping[str, Sequence[object]]) -> Rows:
+    """Rows of these catalog columns and values, in batches of 4 rows."""
     schema = catalog.arrow_schema(columns)
     batch = pa.RecordBatch.from_pydict(values, schema=schema)
-    write_staged((batch.slice(start, 4) for start in range(0, batch.num_rows, 4)), schema, path)
-    return StagedRows.open(path)
+    return rows_of((batch.slice(start, 4) for start in range(0, batch.num_rows, 4)), schema)
 
 
 def expected_value(value: object, column: pa.Field) -> object:
@@ -92,7 +92,7 @@ def assert_no_formulas(path: Path) -> None:
             assert not FORMULA.search(archive.read(name)), f"a formula in {name}"
 
 
-def assert_round_trip(rows: StagedRows, path: Path) -> None:
+def assert_round_trip(rows: Rows, path: Path) -> None:
     """Sheets, header, layout, cell types, number formats and values against the staged rows."""
     workbook = openpyxl.load_workbook(path)
     assert workbook.sheetnames == ["Data", "About"]
@@ -104,8 +104,8 @@ def assert_round_trip(rows: StagedRows, path: Path) -> None:
     assert [cell.value for cell in header] == [column_label(column) for column in schema]
     assert all(cell.font.b for cell in header)
     assert sheet.freeze_panes == "A2"
-    assert sheet.auto_filter.ref == f"A1:{get_column_letter(len(schema))}{rows.total_rows + 1}"
-    assert sheet.max_row == rows.total_rows + 1
+    assert sheet.auto_filter.ref == f"A1:{get_column_letter(len(schema))}{rows.expected_rows + 1}"
+    assert sheet.max_row == rows.expected_rows + 1
     for index in range(1, len(schema) + 1):
         assert 8 <= sheet.column_dimensions[get_column_letter(index)].width <= excel.MAX_COLUMN_WIDTH
 
@@ -126,7 +126,7 @@ def assert_round_trip(rows: StagedRows, path: Path) -> None:
     calamine = CalamineWorkbook.from_path(path)
     assert calamine.sheet_names == ["Data", "About"]
     read = calamine.get_sheet_by_name("Data").to_python()[1:]
-    assert len(read) == rows.total_rows
+    assert len(read) == rows.expected_rows
     for index, column in enumerate(schema):
         if pa.types.is_string(column.type):
             assert [row[index] for row in read] == [row[column.name] or "" for row in staged]
@@ -160,7 +160,7 @@ def test_every_type_round_trips_from_duckdb(
     export_type: ExportType, stage_rows: StageRows, tmp_path: Path
 ) -> None:
     rows = stage_rows(export_type, columns=list(get_definition(export_type).column_names))
-    assert rows.total_rows > 0
+    assert rows.expected_rows > 0
     assert_round_trip(rows, render(rows, tmp_path / "out.xlsx"))
 
 
@@ -287,7 +287,7 @@ def test_about_sheet(stage_rows: StageRows, tmp_path: Path) -> None:
         ("date_from", "2025-01-01"),
         ("total_amount", "gte 10"),
     ]
-    assert found["Rows"] == [str(rows.total_rows)]
+    assert found["Rows"] == [str(rows.expected_rows)]
     assert found["Sheets"] == ["Data"]
     assert found["Generated at (UTC)"] == ["2025-03-30 00:30:00 UTC"]
     assert found["Generated at (Europe/Paris)"] == ["2025-03-30 01:30:00 CET (UTC+0100)"]
@@ -307,7 +307,7 @@ def test_header_of_column_names(stage_rows: StageRows, tmp_path: Path) -> None:
 
 def test_no_rows_gives_a_header_and_an_about_sheet(stage_rows: StageRows, tmp_path: Path) -> None:
     rows = stage_rows(ExportType.SALES, filters={"date_from": "2099-01-01"})
-    assert rows.total_rows == 0
+    assert rows.expected_rows == 0
     path = render(rows, tmp_path / "out.xlsx")
     sheet = openpyxl.load_workbook(path)["Data"]
     assert sheet.max_row == 1
@@ -341,11 +341,9 @@ def test_rows_past_excels_limit_continue_on_a_second_sheet(tmp_path: Path) -> No
     columns = [catalog.integer("position"), catalog.flag("even")]
     schema = catalog.arrow_schema(columns)
     batch = pa.RecordBatch.from_arrays([ids, pa.array(np.arange(total) % 2 == 0)], schema=schema)
-    write_staged(
-        (batch.slice(start, 65_536) for start in range(0, total, 65_536)), schema, tmp_path / "s.arrow"
-    )
+    rows = rows_of((batch.slice(start, 65_536) for start in range(0, total, 65_536)), schema)
     started = time.perf_counter()
-    path = render(StagedRows.open(tmp_path / "s.arrow"), tmp_path / "out.xlsx")
+    path = render(rows, tmp_path / "out.xlsx")
     print(f"rendered {total:,} rows in {time.perf_counter() - started:.1f} s")
 
     workbook = CalamineWorkbook.from_path(path)
@@ -373,7 +371,7 @@ def test_an_error_from_the_batches_propagates(stage_rows: StageRows, tmp_path: P
             raise Cancelled
 
     staged = stage_rows(ExportType.SALES, batch_rows=500)
-    rows = StagedRows.open(staged.path, on_batch=on_batch)
+    rows = replace(staged, on_batch=on_batch)
     with pytest.raises(Cancelled):
         render(rows, tmp_path / "out.xlsx")
     assert seen == [500, 1000]
@@ -387,6 +385,6 @@ def test_sheet_rows_must_fit_a_sheet(stage_rows: StageRows, tmp_path: Path) -> N
 
 def test_a_type_outside_the_catalog_is_refused(tmp_path: Path) -> None:
     schema = pa.schema([pa.field("ratio", pa.float64())])
-    write_staged([pa.record_batch([pa.array([0.5])], schema=schema)], schema, tmp_path / "s.arrow")
+    rows = rows_of([pa.record_batch([pa.array([0.5])], schema=schema)], schema)
     with pytest.raises(TypeError, match="ratio"):
-        render(StagedRows.open(tmp_path / "s.arrow"), tmp_path / "out.xlsx")
+        render(rows, tmp_path / "out.xlsx")

@@ -3,6 +3,7 @@
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,11 +14,11 @@ from pypdf import PdfReader
 from pypdf.generic import DictionaryObject, PdfObject
 
 from flows.pipeline.sources import Source
-from flows.pipeline.staging import StagedRows, write_staged
 from flows.render import RenderOptions, header_names
 from flows.render.pdf import render
+from flows.render.rows import Rows
 from flows.vocabulary import ExportType
-from tests.conftest import StageRows
+from tests.conftest import StageRows, rows_of
 
 GENERATED_AT = datetime(2026, 1, 2, 10, 0, 5, tzinfo=UTC)
 PAGE_NUMBER = re.compile(r"Page (\d+) of (\d+)")
@@ -38,7 +39,7 @@ def options(export_type: str = "sales", **changes: object) -> RenderOptions:
     return RenderOptions(**values)
 
 
-def render_pages(staged: StagedRows, path: Path, render_options: RenderOptions) -> list[str]:
+def render_pages(staged: Rows, path: Path, render_options: RenderOptions) -> list[str]:
     """Render, then the text of each page as pypdf extracts it."""
     render(staged, path, render_options)
     return [page.extract_text() for page in PdfReader(path).pages]
@@ -75,7 +76,7 @@ def assert_shown(expected: str, page_text: str) -> None:
     assert expected in lines or any(expected.startswith(prefix) for prefix in cut), expected
 
 
-def check_report(staged: StagedRows, pages: Sequence[str], render_options: RenderOptions) -> None:
+def check_report(staged: Rows, pages: Sequence[str], render_options: RenderOptions) -> None:
     numbers = [tuple(map(int, PAGE_NUMBER.findall(text)[-1])) for text in pages]
     assert numbers == [(index + 1, len(pages)) for index in range(len(pages))]
     for text in pages:
@@ -84,10 +85,10 @@ def check_report(staged: StagedRows, pages: Sequence[str], render_options: Rende
     first = flat(pages[0])
     assert render_options.title in first
     assert "Generated: 2026-01-02 10:00:05 UTC (2026-01-02 11:00:05 CET, Europe/Paris)" in first
-    assert f"Rows: {staged.total_rows:,}" in first
+    assert f"Rows: {staged.expected_rows:,}" in first
     for name, value in render_options.filters.items():
         assert f"{name}: {value}" in first
-    rows = next(iter(staged)).slice(0, 10).to_pylist() if staged.total_rows else []
+    rows = next(iter(staged)).slice(0, 10).to_pylist() if staged.expected_rows else []
     for row in rows:
         for field in staged.schema:
             expected = shown(row[field.name], field)
@@ -101,7 +102,7 @@ def test_every_export_type_from_duckdb(
 ) -> None:
     filters = {} if export_type in SMALL_TYPES else RECENT
     staged = stage_rows(export_type, filters=filters, batch_rows=37)
-    assert staged.total_rows > 0
+    assert staged.expected_rows > 0
     render_options = options(export_type.value, filters=filters)
     pages = render_pages(staged, tmp_path / "report.pdf", render_options)
     check_report(staged, pages, render_options)
@@ -115,17 +116,15 @@ def test_sales_from_postgresql(stage_rows: StageRows, postgres_warehouse: Source
     check_report(staged, pages, render_options)
 
 
-def staged_file(tmp_path: Path, columns: dict[str, tuple[pa.DataType, str, list[object]]]) -> StagedRows:
-    """A staged file of one batch: column name -> (type, display format, values)."""
+def staged_file(tmp_path: Path, columns: dict[str, tuple[pa.DataType, str, list[object]]]) -> Rows:
+    """Rows of one batch: column name -> (type, display format, values)."""
     fields = [
         pa.field(name, kind, metadata={"label": name.replace("_", " ").title(), "format": display})
         for name, (kind, display, _) in columns.items()
     ]
     schema = pa.schema(fields)
     batch = pa.record_batch([pa.array(values, kind) for kind, _, values in columns.values()], schema=schema)
-    path = tmp_path / "rows.arrow"
-    write_staged([batch], schema, path)
-    return StagedRows.open(path)
+    return rows_of([batch], schema)
 
 
 def texts(values: list[object]) -> tuple[pa.DataType, str, list[object]]:
@@ -251,11 +250,17 @@ def test_an_error_while_reading_batches_propagates(stage_rows: StageRows, tmp_pa
             raise InterruptedError("cancelled")
 
     with pytest.raises(InterruptedError):
-        render(StagedRows.open(staged.path, on_batch=cancel), tmp_path / "r.pdf", options())
+        render(replace(staged, on_batch=cancel), tmp_path / "r.pdf", options())
 
 
 def test_a_row_count_other_than_announced_is_refused(tmp_path: Path) -> None:
     staged = staged_file(tmp_path, {"name": texts(["a", "b"])})
-    wrong = StagedRows(staged.path, staged.schema, total_rows=1)
-    with pytest.raises(ValueError, match="held 2 rows"):
+    wrong = replace(staged, expected_rows=1)
+    with pytest.raises(ValueError, match="gave 2 rows"):
         render(wrong, tmp_path / "r.pdf", options())
+
+
+def test_an_estimated_row_count_is_refused(tmp_path: Path) -> None:
+    estimated = replace(staged_file(tmp_path, {"name": texts(["a", "b"])}), exact=False)
+    with pytest.raises(ValueError, match="exact row count"):
+        render(estimated, tmp_path / "r.pdf", options())

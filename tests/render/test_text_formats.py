@@ -10,6 +10,7 @@ import csv
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,17 +23,17 @@ import pytest
 
 from flows.catalog.definitions import get_definition
 from flows.pipeline.sources import Source
-from flows.pipeline.staging import StagedRows, write_staged
 from flows.render import RenderOptions
 from flows.render import csv as csv_renderer
 from flows.render import json as json_renderer
 from flows.render import parquet as parquet_renderer
+from flows.render.rows import Rows
 from flows.vocabulary import ExportType
-from tests.conftest import StageRows
+from tests.conftest import StageRows, rows_of
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 RENDERERS = {"csv": csv_renderer, "json": json_renderer, "parquet": parquet_renderer}
-Check = Callable[[StagedRows, Path], None]
+Check = Callable[[Rows, Path], None]
 
 
 class Stop(Exception):
@@ -43,7 +44,7 @@ def all_columns(export_type: ExportType) -> list[str]:
     return list(get_definition(export_type).column_names)
 
 
-def staged_rows(rows: StagedRows) -> list[list[object]]:
+def staged_rows(rows: Rows) -> list[list[object]]:
     return [list(record.values()) for record in pa.Table.from_batches(list(rows), rows.schema).to_pylist()]
 
 
@@ -51,7 +52,7 @@ def labels(schema: pa.Schema) -> list[str]:
     return [field.metadata[b"label"].decode() for field in schema]
 
 
-def render(renderer: ModuleType, rows: StagedRows, folder: Path, **options: object) -> Path:
+def render(renderer: ModuleType, rows: Rows, folder: Path, **options: object) -> Path:
     target = folder / f"export.{renderer.EXTENSION}"
     renderer.render(rows, target, RenderOptions.model_validate(options))
     return target
@@ -83,7 +84,7 @@ def read_csv(path: Path, delimiter: str = ",") -> list[list[str]]:
         return list(csv.reader(file, delimiter=delimiter, strict=True))
 
 
-def check_csv(rows: StagedRows, folder: Path) -> None:
+def check_csv(rows: Rows, folder: Path) -> None:
     records = read_csv(render(csv_renderer, rows, folder))
     assert records[0] == labels(rows.schema)
     assert records[1:] == [[csv_text(value) for value in row] for row in staged_rows(rows)]
@@ -106,7 +107,7 @@ def json_value(value: object) -> tuple[str, object]:
     return typed(value)
 
 
-def expected_objects(rows: StagedRows) -> list[list[tuple[str, tuple[str, object]]]]:
+def expected_objects(rows: Rows) -> list[list[tuple[str, tuple[str, object]]]]:
     return [
         [(name, json_value(value)) for name, value in zip(rows.schema.names, row, strict=True)]
         for row in staged_rows(rows)
@@ -117,12 +118,12 @@ def read_objects(objects: Sequence[Mapping[str, object]]) -> list[list[tuple[str
     return [[(name, typed(value)) for name, value in item.items()] for item in objects]
 
 
-def check_json(rows: StagedRows, folder: Path) -> None:
+def check_json(rows: Rows, folder: Path) -> None:
     text = render(json_renderer, rows, folder).read_text(encoding="utf-8")
     assert read_objects(json.loads(text, parse_float=Decimal)) == expected_objects(rows)
 
 
-def check_ndjson(rows: StagedRows, folder: Path) -> None:
+def check_ndjson(rows: Rows, folder: Path) -> None:
     lines = render(json_renderer, rows, folder, json_lines=True).read_text(encoding="utf-8").split("\n")
     assert lines.pop() == ""
     assert read_objects([json.loads(line, parse_float=Decimal) for line in lines]) == expected_objects(rows)
@@ -131,14 +132,14 @@ def check_ndjson(rows: StagedRows, folder: Path) -> None:
 # Parquet
 
 
-def check_parquet(rows: StagedRows, folder: Path) -> None:
+def check_parquet(rows: Rows, folder: Path) -> None:
     target = render(parquet_renderer, rows, folder)
     expected = pa.Table.from_batches(list(rows), rows.schema)
     table = pq.read_table(target)
     assert table.schema.equals(rows.schema, check_metadata=True)
     assert table.equals(expected)
     metadata = pq.ParquetFile(target).metadata
-    assert metadata.num_rows == rows.total_rows
+    assert metadata.num_rows == rows.expected_rows
     assert {
         metadata.row_group(group).column(column).compression
         for group in range(metadata.num_row_groups)
@@ -146,7 +147,7 @@ def check_parquet(rows: StagedRows, folder: Path) -> None:
     } == {"ZSTD"}
     with duckdb.connect() as connection:
         counted = connection.execute("SELECT count(*) FROM read_parquet(?)", [str(target)]).fetchone()
-    assert counted == (rows.total_rows,)
+    assert counted == (rows.expected_rows,)
 
 
 CHECKS: dict[str, Check] = {
@@ -163,7 +164,7 @@ def test_every_type_round_trips_from_duckdb(
     export_type: ExportType, check: Check, stage_rows: StageRows, tmp_path: Path
 ) -> None:
     rows = stage_rows(export_type, columns=all_columns(export_type))
-    assert rows.total_rows > 0
+    assert rows.expected_rows > 0
     check(rows, tmp_path)
 
 
@@ -172,7 +173,7 @@ def test_every_format_round_trips_from_postgresql(
     check: Check, stage_rows: StageRows, postgres_warehouse: Source, tmp_path: Path
 ) -> None:
     rows = stage_rows(ExportType.SALES, source=postgres_warehouse, columns=all_columns(ExportType.SALES))
-    assert rows.total_rows > 0
+    assert rows.expected_rows > 0
     check(rows, tmp_path)
 
 
@@ -230,17 +231,13 @@ SMALL_ROWS: list[list[object]] = [
 ]
 
 
-def small_staged(
-    folder: Path, rows: Sequence[Sequence[object]] = SMALL_ROWS, batch_rows: int = 4
-) -> StagedRows:
+def small_staged(folder: Path, rows: Sequence[Sequence[object]] = SMALL_ROWS, batch_rows: int = 4) -> Rows:
     columns = list(zip(*rows, strict=True))
     table = pa.table(
         [pa.array(values, type=item.type) for values, item in zip(columns, SMALL_SCHEMA, strict=True)],
         schema=SMALL_SCHEMA,
     )
-    path = folder / "small.arrow"
-    write_staged(table.to_batches(max_chunksize=batch_rows), SMALL_SCHEMA, path)
-    return StagedRows.open(path)
+    return rows_of(table.to_batches(max_chunksize=batch_rows), SMALL_SCHEMA)
 
 
 def test_csv_bytes_are_rfc_4180_with_crlf_minimal_quoting_and_iso_values(tmp_path: Path) -> None:
@@ -360,7 +357,7 @@ def test_parquet_row_groups_have_about_the_set_size(tmp_path: Path) -> None:
 @pytest.mark.parametrize("export_format", RENDERERS)
 def test_no_rows_make_a_valid_empty_file(export_format: str, stage_rows: StageRows, tmp_path: Path) -> None:
     rows = stage_rows("sales", filters={"date_from": "2999-01-01"})
-    assert rows.total_rows == 0
+    assert rows.expected_rows == 0
     target = render(RENDERERS[export_format], rows, tmp_path)
     match export_format:
         case "csv":
@@ -380,15 +377,13 @@ def test_empty_ndjson_is_an_empty_file(stage_rows: StageRows, tmp_path: Path) ->
 # Streaming: order, the caller's thread, exceptions
 
 
-def ordered_staged(folder: Path, total: int, batch_rows: int = 10_000) -> StagedRows:
+def ordered_staged(folder: Path, total: int, batch_rows: int = 10_000) -> Rows:
     """Rows numbered 0.. with text that the formula guard changes on every third row."""
     schema = pa.schema([field("n", pa.int64(), "N"), field("text", pa.string(), "Text")])
     numbers = pa.array(range(total), type=pa.int64())
     texts = pa.array([f"={n}" if n % 3 == 0 else f"row {n}" for n in range(total)])
     table = pa.table([numbers, texts], schema=schema)
-    path = folder / "ordered.arrow"
-    write_staged(table.to_batches(max_chunksize=batch_rows), schema, path)
-    return StagedRows.open(path)
+    return rows_of(table.to_batches(max_chunksize=batch_rows), schema)
 
 
 @pytest.mark.parametrize("export_format", RENDERERS)
@@ -409,7 +404,7 @@ def test_progress_runs_on_the_callers_thread_and_its_exception_propagates(
     export_format: str, stage_rows: StageRows, tmp_path: Path
 ) -> None:
     staged = stage_rows("sales", columns=all_columns(ExportType.SALES))
-    assert staged.total_rows > 2000
+    assert staged.expected_rows > 2000
     threads: list[int] = []
 
     def stop_at_the_second_batch(rows: int) -> None:
@@ -417,7 +412,7 @@ def test_progress_runs_on_the_callers_thread_and_its_exception_propagates(
         if rows >= 2000:
             raise Stop(f"cancelled after {rows} rows")
 
-    rows = StagedRows.open(staged.path, on_batch=stop_at_the_second_batch)
+    rows = replace(staged, on_batch=stop_at_the_second_batch)
     with pytest.raises(Stop, match="cancelled after 2000 rows"):
         render(RENDERERS[export_format], rows, tmp_path)
     assert threads == [threading.get_ident()] * 2
@@ -427,7 +422,7 @@ def test_progress_runs_on_the_callers_thread_and_its_exception_propagates(
 def test_every_batch_is_reported_once_in_order(export_format: str, tmp_path: Path) -> None:
     staged = ordered_staged(tmp_path, total=25_000)
     seen: list[int] = []
-    render(RENDERERS[export_format], StagedRows.open(staged.path, on_batch=seen.append), tmp_path)
+    render(RENDERERS[export_format], replace(staged, on_batch=seen.append), tmp_path)
     assert seen == [10_000, 20_000, 25_000]
 
 

@@ -1,6 +1,6 @@
 """Excel (.xlsx): typed cells, a bold frozen header with an autofilter, an About sheet.
 
-The workbook is written straight from the staged Arrow batches. Each column becomes an array of
+The workbook is written straight from the Arrow batches. Each column becomes an array of
 cell XML built by pyarrow.compute, rows are joined the same way, and the sheet XML is deflated
 into the zip on a second thread while the next chunk is built: no Python loop runs per row or
 per cell, and memory holds one chunk of rows whatever the row count. Rows past Excel's limit of
@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from flows.pipeline.staging import StagedRows
 from flows.render import RenderOptions, header_names
 from flows.render.excel.cells import (
     DATE_FORMAT,
@@ -37,17 +36,17 @@ from flows.render.excel.workbook import (
     may_exceed_zip32,
     sheet_name,
 )
+from flows.render.rows import Rows
 
 __all__ = ["DATE_FORMAT", "EXTENSION", "MAX_COLUMN_WIDTH", "MEDIA_TYPE", "SHEET_DATA_ROWS", "render"]
 
 EXTENSION = "xlsx"
+EXACT_COUNT = False
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def render(
-    rows: StagedRows, target: Path, options: RenderOptions, *, sheet_rows: int = SHEET_DATA_ROWS
-) -> None:
-    """Write the staged rows to an .xlsx workbook at `target`, `sheet_rows` data rows a sheet."""
+def render(rows: Rows, target: Path, options: RenderOptions, *, sheet_rows: int = SHEET_DATA_ROWS) -> None:
+    """Write the rows to an .xlsx workbook at `target`, `sheet_rows` data rows a sheet."""
     if not 1 <= sheet_rows <= SHEET_DATA_ROWS:
         raise ValueError(f"sheet_rows must be between 1 and {SHEET_DATA_ROWS}")
     styles = Styles()
@@ -55,9 +54,12 @@ def render(
     columns = [Column.of(column, cells) for column in rows.schema]
     labels = header_names(rows.schema, options)
     header = joined(concatenated(cells.text(pa.array(labels, pa.string()), styles.bold)))
-    with Workbook.create(target, zip64=may_exceed_zip32(rows), cells=cells) as book:
+    batches = iter(rows)
+    first = next(batches, None)
+    with Workbook.create(target, zip64=may_exceed_zip32(rows, first), cells=cells) as book:
         widths: list[float] = []
-        sheet_chunks = groupby(_sheet_chunks(rows, sheet_rows), key=lambda item: item[0])
+        arriving = chain([first], batches) if first is not None else iter(())
+        sheet_chunks = groupby(_sheet_chunks(arriving, sheet_rows), key=lambda item: item[0])
         for index, group in sheet_chunks:
             chunks = (chunk for _, chunk in group)
             first = next(chunks)

@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
-from flows.pipeline.staging import StagedRows
 from flows.render import RenderOptions, column_label, display_format
 from flows.render.excel.cells import CELL_TEXT_LIMIT, Cells, Column, column_width, max_length, rows_xml
 from flows.render.excel.styles import MAIN_NS, XML_DECLARATION
+from flows.render.rows import Rows
 
 SHEET_DATA_ROWS = 1_048_575
 """Data rows a sheet holds: Excel's 1,048,576 rows less the header."""
@@ -185,10 +185,17 @@ def _background_writes(sink: IO[bytes]) -> Iterator[Callable[[bytes | pa.Buffer]
             in_flight.pop().result()
 
 
-def may_exceed_zip32(rows: StagedRows) -> bool:
-    """Whether one sheet's XML might outgrow plain zip sizes (then ZIP64 sizes are written)."""
-    markup = min(rows.total_rows, SHEET_DATA_ROWS) * (len(rows.schema) * 48 + 32)
-    return 8 * rows.path.stat().st_size + markup > _ZIP32_SAFE_BYTES
+def may_exceed_zip32(rows: Rows, first: pa.RecordBatch | None) -> bool:
+    """Whether one sheet's XML might outgrow plain zip sizes (then ZIP64 sizes are written), judged
+    from the first batch's Arrow size a row (XML takes at most about 8 times as many bytes) and the
+    rows to expect (four times as many when they are only the source's estimate)."""
+    if first is None or first.num_rows == 0:
+        return False
+    expected = rows.expected_rows if rows.exact else 4 * max(rows.expected_rows, first.num_rows)
+    sheet_rows = min(expected, SHEET_DATA_ROWS)
+    markup = sheet_rows * (len(rows.schema) * 48 + 32)
+    bytes_a_row: int = first.nbytes // first.num_rows + 1
+    return 8 * sheet_rows * bytes_a_row + markup > _ZIP32_SAFE_BYTES
 
 
 def _sheet_head(widths: Sequence[float], *, frozen_header: bool, selected: bool = False) -> bytes:
