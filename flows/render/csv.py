@@ -22,7 +22,6 @@ about 10 % bigger. JSON and Parquet go through the same `duckdb_copy.copy_rows`.
 
 import csv
 import io
-from itertools import chain
 from pathlib import Path
 
 import pyarrow as pa
@@ -43,8 +42,7 @@ FORMULA_TRIGGERS = "=+-@\t\r"
 
 def render(rows: Rows, target: Path, options: RenderOptions) -> None:
     header = _header_line(rows.schema, options)
-    batches = iter(rows)
-    first = next(batches, None)
+    first, batches = rows.peeked()
     if first is None:
         # DuckDB writes PREFIX and SUFFIX even around no rows, which would add an empty record.
         target.write_text(header, encoding="utf-8", newline="")
@@ -55,7 +53,7 @@ def render(rows: Rows, target: Path, options: RenderOptions) -> None:
     ]
     copy_rows(
         rows.schema,
-        chain([first], batches),
+        batches,
         target,
         columns,
         {

@@ -8,6 +8,7 @@ to stop the export between batches.
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 
 import pyarrow as pa
 
@@ -24,6 +25,13 @@ class Rows:
     batches: Iterable[pa.RecordBatch]
     exact: bool = True
     on_batch: BatchCallback | None = None
+
+    def peeked(self) -> tuple[pa.RecordBatch | None, Iterator[pa.RecordBatch]]:
+        """The first batch (None when there are no rows) and every batch, the first one included, for a
+        renderer that must see the first rows before it writes anything."""
+        batches = iter(self)
+        first = next(batches, None)
+        return first, (chain([first], batches) if first is not None else iter(()))
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         handed_on = 0

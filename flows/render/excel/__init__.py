@@ -54,12 +54,10 @@ def render(rows: Rows, target: Path, options: RenderOptions, *, sheet_rows: int 
     columns = [Column.of(column, cells) for column in rows.schema]
     labels = header_names(rows.schema, options)
     header = joined(concatenated(cells.text(pa.array(labels, pa.string()), styles.bold)))
-    batches = iter(rows)
-    first = next(batches, None)
+    first, batches = rows.peeked()
     with Workbook.create(target, zip64=may_exceed_zip32(rows, first), cells=cells) as book:
         widths: list[float] = []
-        arriving = chain([first], batches) if first is not None else iter(())
-        sheet_chunks = groupby(_sheet_chunks(arriving, sheet_rows), key=lambda item: item[0])
+        sheet_chunks = groupby(_sheet_chunks(batches, sheet_rows), key=lambda item: item[0])
         for index, group in sheet_chunks:
             chunks = (chunk for _, chunk in group)
             first = next(chunks)
