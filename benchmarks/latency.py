@@ -8,15 +8,14 @@ warehouse made with --rows sales rows). Phase "stock": the same HOME started aga
 Prefect server on the same SQLite database, `exportflow api`) with `prefect worker start --pool exportflow
 --type process` instead of the warm worker, polling as often (EXPORTFLOW_WORKER_POLL_SECONDS).
 
-A run is: POST /api/v1/exports (every sales row as CSV) then GET /api/v1/exports/status/{id} every 20 ms
+A run is: POST /api/v1/exports (every sales row as CSV) then GET /api/v1/exports/status/{id} every 50 ms
 (rate limits raised out of the way) until it reads completed; its latency runs from just before the POST
 to that answer. Runs go one after the other, in two modes (MODES): "settled", each once the previous
 flow run is final in Prefect and a second has passed, as a user's occasional export meets the stack;
 and "back-to-back", each as soon as the previous export reads completed. One warm-up run per phase is
-not counted. Prints p50, p90
-and max per phase, the stock/warm ratio of the p50s, and whether the warm p50 meets the target of 2 s.
-Figures from a busy machine are upper bounds; the Prefect server on SQLite makes the occasional outlier
-(PREFECT-NOTES.md).
+not counted. Prints p50, p90 and max per phase with the 503s the Prefect server answered meanwhile
+(SQLite's "database is locked"), the stock/warm ratio of the p50s, and whether the warm figures meet
+the targets (TARGETS). Figures from a busy machine are upper bounds.
 """
 
 import argparse
@@ -39,8 +38,12 @@ from deployments.supervisor import Child, Supervisor, answers_ok
 from deployments.up_cli import BIN, LOOPBACK, prefect_server
 from flows.settings import Settings
 
-TARGET_P50_SECONDS = 2.0
-POLL_SECONDS = 0.02
+TARGETS = {"settled": (1.5, None), "back-to-back": (2.0, 4.0)}
+"""Per mode: the warm p50 under this many seconds, and the warm max under this many (None: no limit)."""
+POLL_SECONDS = 0.05
+"""How often the measuring client reads the status: a completion is seen at most this late, and the
+reads stay light (at 20 ms they cost the API 0.3 CPU-seconds a run, taken from the run measured on
+two cores)."""
 RUN_TIMEOUT_SECONDS = 120.0
 START_TIMEOUT_SECONDS = 180.0
 WARM_UP_RUNS = 1
@@ -77,16 +80,21 @@ def main() -> None:
             # out of the way of 50 status reads a second: the limiter still does its work on each
             "EXPORTFLOW_RATE_LIMIT_REQUESTS": "1000000",
             "EXPORTFLOW_RATE_LIMIT_CREATE_REQUESTS": "1000000",
+            # each 503 the Prefect server answers (SQLite's "database is locked") becomes a log line
+            "PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "true",
         }
         prefect_api = f"http://{LOOPBACK}:{prefect_port}/api"
         figures: dict[tuple[str, str], list[float]] = {}
+        unavailable: dict[tuple[str, str], int] = {}
         with _exportflow_up(environment, home, api_port, prefect_port, arguments.rows) as token:
             for mode, settle in MODES.items():
-                figures[WARM, mode] = _measure(api_url, prefect_api, token, arguments.runs, settle)
+                with _counting_503s(home / "logs" / "prefect-server.log", unavailable, (WARM, mode)):
+                    figures[WARM, mode] = _measure(api_url, prefect_api, token, arguments.runs, settle)
         with _stock_stack(environment, home, api_port, prefect_port):
             for mode, settle in MODES.items():
-                figures[STOCK, mode] = _measure(api_url, prefect_api, token, arguments.runs, settle)
-    _report(arguments.runs, arguments.rows, figures)
+                with _counting_503s(home / "logs" / "stock-prefect-server.log", unavailable, (STOCK, mode)):
+                    figures[STOCK, mode] = _measure(api_url, prefect_api, token, arguments.runs, settle)
+    _report(arguments.runs, arguments.rows, figures, unavailable)
 
 
 @contextmanager
@@ -156,6 +164,18 @@ def _stock_stack(environment: dict[str, str], home: Path, api_port: int, prefect
         supervisor.stop()
 
 
+@contextmanager
+def _counting_503s(log: Path, counts: dict[tuple[str, str], int], line: tuple[str, str]) -> Iterator[None]:
+    """Count the 503s (retryable errors) the Prefect server logged while the block ran."""
+    before = _retryable_errors(log)
+    yield
+    counts[line] = _retryable_errors(log) - before
+
+
+def _retryable_errors(log: Path) -> int:
+    return log.read_text(errors="replace").count("Encountered retryable exception in request")
+
+
 def _measure(api_url: str, prefect_api: str, token: str, runs: int, settle: bool) -> list[float]:
     """Seconds from POST to a completed status, per run (after the warm-up runs). With `settle`, each
     run starts only once the previous flow run is final in Prefect and SETTLE_SECONDS have passed."""
@@ -192,19 +212,25 @@ def _status(client: httpx.Client, export_id: str) -> dict[str, Any]:
     return data
 
 
-def _report(runs: int, rows: int, figures: dict[tuple[str, str], list[float]]) -> None:
+def _report(
+    runs: int, rows: int, figures: dict[tuple[str, str], list[float]], unavailable: dict[tuple[str, str], int]
+) -> None:
     print(f"POST -> completed, {rows:,}-row sales CSV, {runs} runs per line, one after the other")
-    print(f"{'worker':<24} {'mode':<14} {'p50 s':>7} {'p90 s':>7} {'max s':>7}")
+    print(f"{'worker':<24} {'mode':<14} {'p50 s':>7} {'p90 s':>7} {'max s':>7} {'503s':>5}")
     for (worker, mode), latencies in figures.items():
         deciles = statistics.quantiles(latencies, n=10)
         median = statistics.median(latencies)
-        print(f"{worker:<24} {mode:<14} {median:7.2f} {deciles[8]:7.2f} {max(latencies):7.2f}")
+        shown = f"{median:7.2f} {deciles[8]:7.2f} {max(latencies):7.2f} {unavailable[worker, mode]:5}"
+        print(f"{worker:<24} {mode:<14} {shown}")
     for mode in MODES:
         warm = statistics.median(figures[WARM, mode])
         ratio = statistics.median(figures[STOCK, mode]) / warm
-        verdict = "meets" if warm < TARGET_P50_SECONDS else "misses"
-        target = f"{TARGET_P50_SECONDS:.0f} s"
-        print(f"{mode}: stock p50 / warm p50 {ratio:.1f}x; warm p50 {verdict} the target of {target}")
+        p50_target, max_target = TARGETS[mode]
+        verdicts = [f"warm p50 {'meets' if warm < p50_target else 'misses'} < {p50_target} s"]
+        if max_target is not None:
+            worst = max(figures[WARM, mode])
+            verdicts.append(f"warm max {'meets' if worst < max_target else 'misses'} < {max_target} s")
+        print(f"{mode}: stock p50 / warm p50 {ratio:.1f}x; " + "; ".join(verdicts))
 
 
 def _free_port() -> int:

@@ -69,11 +69,20 @@ class Phase:
 
 
 class PrefectProgress:
-    """A progress artifact on the current flow run, and a watch on the run's own state."""
+    """A progress artifact on the current flow run, and a watch on the run's own state (read at most
+    once per `check_interval`: the forced reports of a short run come milliseconds apart)."""
 
-    def __init__(self, flow_run_id: uuid.UUID | None) -> None:
+    def __init__(
+        self,
+        flow_run_id: uuid.UUID | None,
+        check_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._flow_run_id = flow_run_id
         self._artifact_id: uuid.UUID | None = None
+        self._check_interval = check_interval
+        self._clock = clock
+        self._last_check: float | None = None
 
     def __call__(self, percent: int, description: str) -> None:
         from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -88,8 +97,12 @@ class PrefectProgress:
         self._raise_if_cancelling()
 
     def _raise_if_cancelling(self) -> None:
-        if self._flow_run_id is None:
+        now = self._clock()
+        if self._flow_run_id is None or (
+            self._last_check is not None and now - self._last_check < self._check_interval
+        ):
             return
+        self._last_check = now
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.objects import StateType
 
