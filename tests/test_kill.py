@@ -58,7 +58,7 @@ def sessions(stack: "Stack") -> Iterator[sessionmaker[Session]]:
 
 
 def start_long_export(stack: "Stack", make_stack_user: "MakeStackUser", name: str) -> uuid.UUID:
-    """A PDF of the 200k-row warehouse (~13 s of rendering), created over HTTP."""
+    """A PDF of the 200k-row warehouse (~20 s of rendering on two cores), created over HTTP."""
     manager = make_stack_user(Role.MANAGER)
     body = {"export_name": name, "export_type": "sales", "format": "pdf", "recipients": RECIPIENTS}
     with stack.client() as http:
