@@ -14,7 +14,7 @@ script creates and drops) and measures, each run in a fresh process so its peak 
 - the anchor: the same query written straight to the format by a reference engine (DuckDB's own
   COPY; for PostgreSQL, psql running `COPY (query) TO STDOUT` into the file).
 
-Rates are rows per second of the best of --repeat runs; ratio = exportflow / anchor, so 0.8 means
+Rates are rows per second of the median of --repeat runs; ratio = exportflow / anchor, so 0.8 means
 exportflow takes 1.25 times as long. --rss-check instead exports CSV at --rows and at ten times
 --rows and compares the two peaks (target: within 1.2 times, and under 500 MB).
 """
@@ -24,6 +24,7 @@ import importlib.util
 import multiprocessing
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -232,14 +233,13 @@ def run_case(case: Case, source_url: str, rows: int, folder: Path, repeat: int) 
         runs["anchor"].append(in_fresh_process(measure_anchor, case.anchor, anchor_job))
     for path in (job.output, anchor_job.output):
         path.unlink(missing_ok=True)
-    best = {kind: _best(measured) for kind, measured in runs.items()}
-    return Result(case, rows, best["export"], best["render"], best["anchor"])
+    typical = {kind: _median(measured) for kind, measured in runs.items()}
+    return Result(case, rows, typical["export"], typical["render"], typical["anchor"])
 
 
-def _best(runs: Sequence[Run]) -> Run:
-    """The fastest run's times, with the highest peak RSS of all runs."""
-    fastest = min(runs, key=lambda run: run.seconds)
-    return Run(fastest.seconds, max(run.peak_rss_mb for run in runs))
+def _median(runs: Sequence[Run]) -> Run:
+    """The median of the runs' times, with the highest peak RSS of all runs."""
+    return Run(statistics.median(run.seconds for run in runs), max(run.peak_rss_mb for run in runs))
 
 
 def print_table(results: Sequence[Result]) -> None:
@@ -295,7 +295,7 @@ def main() -> None:
     parser.add_argument("--postgres-rows", type=int, default=200_000, help="sales rows on PostgreSQL")
     parser.add_argument("--slow-rows", type=int, default=50_000, help="sales rows for Excel and PDF")
     parser.add_argument("--formats", default=",".join(ExportFormat), help="comma-separated formats")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best counts")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the median counts")
     parser.add_argument("--postgres-url", default=POSTGRES_URL, help="a database of the server to use")
     parser.add_argument(
         "--rss-check", action="store_true", help="only compare CSV peak RSS at N and 10N rows"

@@ -33,8 +33,12 @@ from flows.pipeline.sources import Source, SourceKind, duckdb_connection
 DEFAULT_BATCH_ROWS = 50_000
 EXTRACT_MEMORY_LIMIT = "160MB"
 """What an export's DuckDB query may hold in memory, apart from the demo-data generator's limit and
-the writer's own (flows/render/duckdb_copy.py); a bigger sort spills. Peak RSS of a 1M-row CSV export
-measured 431 MB with it; the 10M-row peak is not measured yet."""
+the writer's own (flows/render/duckdb_copy.py); a bigger sort spills. Peak RSS of a CSV export of the
+12-column sales selection measured 433 MB at 1M rows and 461 MB at 10M (with SORT_IN_ONE_THREAD_ROWS)."""
+SORT_IN_ONE_THREAD_ROWS = 1_000_000
+"""Above this many rows an export's DuckDB query runs on one thread. A sort that spills merges its
+runs with blocks pinned per thread: at 10M rows two threads ran out of EXTRACT_MEMORY_LIMIT ("failed to
+pin block") where one thread finished (10M-row CSV 41 s, 461 MB; two threads with 256 MB: 29 s, 569 MB)."""
 POSTGRES_PLACEHOLDER = "%s"
 
 
@@ -89,6 +93,8 @@ def _duckdb_rows(
         params = list(query.params)
         # A read-only connection sees one state of the file: no writer can change it meanwhile.
         ((counted,),) = connection.execute(f"SELECT count(*) FROM ({query.sql})", params).fetchall()  # noqa: S608
+        if counted > SORT_IN_ONE_THREAD_ROWS:
+            connection.execute("SET threads = 1")
         relation = connection.sql(query.sql, params=params)
         with relation.to_arrow_reader(batch_rows) as reader:
             _check_names(reader.schema.names, query.arrow_schema)
