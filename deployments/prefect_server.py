@@ -13,6 +13,7 @@ RETRY_AFTER_SECONDS is short; each retry is still one of the client's PREFECT_CL
 import argparse
 import sys
 
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 RETRY_AFTER_SECONDS = "0.1"
@@ -32,10 +33,7 @@ class RetrySoon:
 
         async def send_with_retry_after(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == SERVICE_UNAVAILABLE:
-                headers = list(message.get("headers", []))
-                if not any(name.lower() == b"retry-after" for name, _ in headers):
-                    headers.append((b"retry-after", RETRY_AFTER_SECONDS.encode()))
-                message = {**message, "headers": headers}
+                MutableHeaders(scope=message).setdefault("Retry-After", RETRY_AFTER_SECONDS)
             await send(message)
 
         await self.app(scope, receive, send_with_retry_after)

@@ -34,11 +34,11 @@ DEFAULT_BATCH_ROWS = 50_000
 EXTRACT_MEMORY_LIMIT = "160MB"
 """What an export's DuckDB query may hold in memory, apart from the demo-data generator's limit and
 the writer's own (flows/render/duckdb_copy.py); a bigger sort spills. Peak RSS of a CSV export of the
-12-column sales selection measured 433 MB at 1M rows and 461 MB at 10M (with SORT_IN_ONE_THREAD_ROWS)."""
+12-column sales selection measured 433 MB at 1M rows and 462 MB at 10M (with SORT_IN_ONE_THREAD_ROWS)."""
 SORT_IN_ONE_THREAD_ROWS = 1_000_000
 """Above this many rows an export's DuckDB query runs on one thread. A sort that spills merges its
 runs with blocks pinned per thread: at 10M rows two threads ran out of EXTRACT_MEMORY_LIMIT ("failed to
-pin block") where one thread finished (10M-row CSV 41 s, 461 MB; two threads with 256 MB: 29 s, 569 MB)."""
+pin block") where one thread finished (10M-row CSV 34 s, 462 MB; two threads with 256 MB: 29 s, 569 MB)."""
 POSTGRES_PLACEHOLDER = "%s"
 
 
