@@ -21,7 +21,6 @@ import httpx
 import typer
 
 from deployments.cli_support import EXIT_FAILURE, console, errors, load_settings
-from deployments.prefect_server import prefect_server_command
 from deployments.supervisor import Child, ChildFailed, StopRequested, Supervisor, answers_ok
 from flows.orchestration.pool import WORK_POOL
 from flows.orchestration.prefect_config import configure_prefect
@@ -198,11 +197,10 @@ def _start(
 
 
 def prefect_server(port: int, environment: Mapping[str, str], log: Path) -> Child:
-    """The embedded Prefect server (deployments/prefect_server.py) on loopback, UI on; new schedules get
-    runs within SCHEDULER_LOOP_SECONDS."""
+    """`prefect server start` on loopback, UI on; new schedules get runs within SCHEDULER_LOOP_SECONDS."""
     return Child(
         "prefect-server",
-        prefect_server_command(LOOPBACK, port),
+        [str(BIN / "prefect"), "server", "start", "--host", LOOPBACK, "--port", str(port)],
         {**environment, "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": str(SCHEDULER_LOOP_SECONDS)},
         log,
     )

@@ -31,7 +31,6 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from deployments.prefect_server import prefect_server_command
 from deployments.prefect_setup import set_up_prefect
 from deployments.supervisor import Child, answers_ok, stop_tree
 from flows.appdb import migrations
@@ -120,8 +119,7 @@ class Service(Child):
 
 @dataclass
 class PrefectServer:
-    """The embedded Prefect server (as `exportflow up` runs it) on a fixed loopback port, its SQLite
-    database under `home`."""
+    """`prefect server start` on a fixed loopback port with its SQLite database under `home`."""
 
     service: Service
     port: int
@@ -276,7 +274,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, big_warehouse: Source) -> It
     services: list[Service] = []
     try:
         port = free_port()
-        command = prefect_server_command(LOOPBACK, port)
+        command = ["prefect", "server", "start", "--host", LOOPBACK, "--port", str(port)]
         server_env = {
             "PREFECT_HOME": str(root / "prefect-server"),
             "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": str(SCHEDULER_LOOP_SECONDS),
