@@ -338,7 +338,6 @@ def _cancel(services: Services, row: DataExport, user: User, actor: Actor) -> bo
 
 
 def _created(row: DataExport, session: Session, response: Response) -> Envelope[ExportOut]:
-    session.refresh(row)
     response.headers["Location"] = f"/api/v1/exports/{row.id}"
     return Envelope(data=_export_out(row, _creators(session, {row.created_by}).get(row.created_by)))
 

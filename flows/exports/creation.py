@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from flows.appdb.models import DataExport, User
 from flows.errors import ExportflowError
@@ -89,15 +90,20 @@ def submit_export(
 ) -> DataExport:
     """Store the export, commit, and start its flow run (Prefect being down leaves it pending).
 
+    The row comes back as committed, pending, with its flow run's id: the run may already be under
+    way (or done) by the time the caller answers, and the status read tells that, not the create.
     Raises IdempotencyKeyTaken when another request stored the same key meanwhile.
     """
     row = create_export(session, request, owner, provenance)
     try:
+        session.refresh(row)  # every column as stored, read before the commit ends the transaction
         session.commit()
     except IntegrityError:
         session.rollback()
         if provenance is not None and provenance.idempotency_key is not None:
             raise IdempotencyKeyTaken(provenance.idempotency_key) from None
         raise
-    start_export_run(sessions, settings, RunRequest.of(row))
+    started = start_export_run(sessions, settings, RunRequest.of(row))
+    if started is not None and row.flow_run_id is None:
+        set_committed_value(row, "flow_run_id", started)  # stored by start_export_run already
     return row

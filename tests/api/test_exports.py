@@ -75,6 +75,30 @@ def test_create_stores_a_pending_row_with_its_audit_entry(
     assert entry.ip_address
 
 
+def test_the_create_answer_is_the_row_as_created_when_its_run_began_before_the_answer(
+    client: TestClient, manager: Caller, sessions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No Prefect here: the run's start stands in for one that Prefect started, and that got as far as
+    # marking the row processing, before the route answered (seen with a fast worker).
+    run_id = uuid.uuid4()
+
+    def start_and_begin(run_sessions: Any, _settings: Any, run: Any) -> uuid.UUID:
+        with transaction(run_sessions) as session:
+            session.execute(
+                update(DataExport)
+                .where(DataExport.id == run.export_id)
+                .values(flow_run_id=run_id, status="processing", progress_percentage=3)
+            )
+        return run_id
+
+    monkeypatch.setattr("flows.exports.creation.start_export_run", start_and_begin)
+    data = create(client, manager)
+
+    assert (data["status"], data["progress_percentage"], data["flow_run_id"]) == ("pending", 0, str(run_id))
+    status = client.get(f"/api/v1/exports/status/{data['id']}", headers=manager.headers).json()["data"]
+    assert status["status"] == "processing"
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
