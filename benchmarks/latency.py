@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from deployments.prefect_server import CLIENT_ENVIRONMENT
 from deployments.supervisor import Child, Supervisor, answers_ok
 from deployments.up_cli import BIN, LOOPBACK, prefect_server
 from flows.settings import Settings
@@ -132,6 +133,7 @@ def _stock_stack(environment: dict[str, str], home: Path, api_port: int, prefect
     prefect_api = f"http://{LOOPBACK}:{prefect_port}/api"
     logs = home / "logs"
     exportflow = {
+        **CLIENT_ENVIRONMENT,  # as exportflow up gives them
         **environment,
         "EXPORTFLOW_PREFECT_API_URL": prefect_api,
         "EXPORTFLOW_API_PORT": str(api_port),

@@ -21,6 +21,7 @@ import httpx
 import typer
 
 from deployments.cli_support import EXIT_FAILURE, console, errors, load_settings
+from deployments.prefect_server import CLIENT_ENVIRONMENT, prefect_server_command
 from deployments.supervisor import Child, ChildFailed, StopRequested, Supervisor, answers_ok
 from flows.orchestration.pool import WORK_POOL
 from flows.orchestration.prefect_config import configure_prefect
@@ -149,7 +150,10 @@ def _start(
     logs = settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     prefect_api = settings.prefect_api_url or f"http://{LOOPBACK}:{prefect_port}/api"
+    own_server = not settings.prefect_api_url
+    # The embedded server's 503s name short waits, so its clients may retry more often than five times.
     environment = {
+        **(CLIENT_ENVIRONMENT if own_server else {}),
         **os.environ,
         "EXPORTFLOW_HOME": str(settings.home),
         "EXPORTFLOW_PREFECT_API_URL": prefect_api,
@@ -157,7 +161,7 @@ def _start(
         "EXPORTFLOW_API_PUBLIC_URL": settings.api_public_url,
     }
     server = None
-    if not settings.prefect_api_url:
+    if own_server:
         server = supervisor.start(prefect_server(prefect_port, os.environ, logs / "prefect-server.log"))
         console.print(f"starting the Prefect server, the API and a worker (logs: {logs}) ...")
     # The API starts at once: until Prefect answers it keeps new exports pending (its reconciler starts them).
@@ -197,10 +201,11 @@ def _start(
 
 
 def prefect_server(port: int, environment: Mapping[str, str], log: Path) -> Child:
-    """`prefect server start` on loopback, UI on; new schedules get runs within SCHEDULER_LOOP_SECONDS."""
+    """The embedded Prefect server (deployments/prefect_server.py) on loopback, UI on; new schedules get
+    runs within SCHEDULER_LOOP_SECONDS."""
     return Child(
         "prefect-server",
-        [str(BIN / "prefect"), "server", "start", "--host", LOOPBACK, "--port", str(port)],
+        prefect_server_command(LOOPBACK, port),
         {**environment, "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": str(SCHEDULER_LOOP_SECONDS)},
         log,
     )

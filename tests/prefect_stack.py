@@ -31,6 +31,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
+from deployments.prefect_server import CLIENT_ENVIRONMENT, prefect_server_command
 from deployments.prefect_setup import set_up_prefect
 from deployments.supervisor import Child, answers_ok, stop_tree
 from flows.appdb import migrations
@@ -119,7 +120,8 @@ class Service(Child):
 
 @dataclass
 class PrefectServer:
-    """`prefect server start` on a fixed loopback port with its SQLite database under `home`."""
+    """The embedded Prefect server (as `exportflow up` runs it) on a fixed loopback port, its SQLite
+    database under `home`."""
 
     service: Service
     port: int
@@ -274,7 +276,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, big_warehouse: Source) -> It
     services: list[Service] = []
     try:
         port = free_port()
-        command = ["prefect", "server", "start", "--host", LOOPBACK, "--port", str(port)]
+        command = prefect_server_command(LOOPBACK, port)
         server_env = {
             "PREFECT_HOME": str(root / "prefect-server"),
             "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": str(SCHEDULER_LOOP_SECONDS),
@@ -285,7 +287,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, big_warehouse: Source) -> It
         settings = settings.model_copy(update={"prefect_api_url": prefect.api_url})
         with prefect_client(prefect.api_url) as client:
             set_up_prefect(client, settings)
-        prefect_env = {"PREFECT_API_URL": prefect.api_url, "EXPORTFLOW_PREFECT_API_URL": prefect.api_url}
+        prefect_env = {
+            **CLIENT_ENVIRONMENT,
+            "PREFECT_API_URL": prefect.api_url,
+            "EXPORTFLOW_PREFECT_API_URL": prefect.api_url,
+        }
         worker = _service(
             services,
             root,
