@@ -60,7 +60,7 @@ from flows.schedules.scheduled_exports import ScheduledStart, export_of_run, sta
 from flows.settings import Settings, get_settings
 from flows.storage.keys import export_key
 from flows.storage.store import StoredObject
-from flows.vocabulary import ExportStatus, WebhookEvent
+from flows.vocabulary import Delivery, ExportStatus, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class Rendered:
     file_name: str
     media_type: str
     rows: int
-    content_checksum: str
+    content_checksum: str | None
     preview: Preview
 
 
@@ -135,6 +135,8 @@ def extract_and_render(
         preview_rows=resources.settings.email_preview_rows,
         spill_dir=workdir / "spill",
         watch=watch,
+        # What deciding the delivery compares (if_changed) and a schedule keeps of each delivery.
+        with_checksum=job.deliver is Delivery.IF_CHANGED or job.schedule_id is not None,
     )
     progress.report(WRITE.end, f"{written.rows:,} rows written", force=True)
     return Rendered(
