@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -16,9 +17,14 @@ from api.errors import ApiError
 from api.schemas.exports import ExportCreate
 from flows.appdb.models import DataExport, User
 from flows.exports.creation import IdempotencyKeyTaken, Provenance, submit_export
+from flows.exports.estimate import SOURCE_UNREACHABLE, check_row_cap
 from flows.exports.requests import ExportRequest
 from flows.exports.webhook_urls import check_public_targets
+from flows.pipeline.sources import parse_source
+from flows.settings import Settings
 from flows.vocabulary import ExportPriority
+
+logger = logging.getLogger("exportflow.api")
 
 IDEMPOTENCY_FIELD = "Idempotency-Key"
 
@@ -75,10 +81,8 @@ class Creation:
             replayed = _replay(session, user, key, call)
             if replayed is not None:
                 return replayed
-        request = ExportRequest.validated(_with_template_defaults(session, user, call.body))
-        check_may_export(user, request.export_type, self.services.settings)
-        allow_private = self.services.settings.webhook_allow_private_targets
-        check_public_targets(request.webhook_urls, allow_private=allow_private)
+        request = self.checked(user, call.body)
+        check_row_cap_if_reachable(self.services.settings, request)
         provenance = Provenance(
             priority=call.priority,
             idempotency_key=key,
@@ -93,6 +97,26 @@ class Creation:
             if replayed is None:
                 raise
             return replayed
+
+    def checked(self, user: User, body: ExportCreate, default_name: str | None = None) -> ExportRequest:
+        """The request `body` makes, with its template's defaults, checked in full for `user`."""
+        given = _with_template_defaults(self.session, user, body)
+        if default_name is not None:
+            given = {"export_name": default_name, **given}
+        request = ExportRequest.validated(given)
+        check_may_export(user, request.export_type, self.services.settings)
+        allow_private = self.services.settings.webhook_allow_private_targets
+        check_public_targets(request.webhook_urls, allow_private=allow_private)
+        return request
+
+
+def check_row_cap_if_reachable(settings: Settings, request: ExportRequest) -> None:
+    """Refuse an export over its format's row cap; a source that cannot be counted now leaves the
+    check to the run (which applies the cap too), so no export is refused for an outage."""
+    try:
+        check_row_cap(parse_source(settings.source_url), request, settings)
+    except SOURCE_UNREACHABLE as error:
+        logger.warning("row cap of %s not checked, the source did not answer: %s", request.format, error)
 
 
 def creation(

@@ -32,6 +32,7 @@ from prefect.states import Cancelled
 from flows.appdb.engine import app_sessions
 from flows.catalog.query import build_query
 from flows.errors import ExportCancelled, TerminalError
+from flows.exports.estimate import refuse_over_cap
 from flows.exports.lifecycle import (
     ExportJob,
     RunResult,
@@ -117,8 +118,11 @@ def extract_and_render(
         generated_at=generated_at,
     )
     target = workdir / file_name
+    cap = resources.settings.format_max_rows.get(job.format)
 
     def watch(rows: int, expected: int, exact: bool) -> None:
+        if cap is not None and (rows > cap or (exact and expected > cap)):
+            refuse_over_cap(job.format, expected if exact else rows, cap)  # the rows grew since it was asked
         about = "" if exact else "about "
         if rows == 0:
             progress.report(OPENED, f"{about}{expected:,} rows to export", force=True)

@@ -4,14 +4,17 @@ import ipaddress
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows.errors import ConfigurationError
-from flows.vocabulary import ExportType
+from flows.vocabulary import ExportFormat, ExportType
+
+DEFAULT_PDF_MAX_ROWS = 500_000
+"""About 8,000 pages and a minute of rendering on two cores (a 250k-row PDF takes ~25 s)."""
 
 GENERATED_SECRETS = ("jwt_secret", "signing_secret", "webhook_secret")
 
@@ -72,6 +75,13 @@ class Settings(BaseSettings):
     smtp_username: str = Field(default="", description="SMTP login; empty for no authentication.")
     smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
     smtp_timeout_seconds: float = Field(default=30.0, gt=0, description="SMTP connect/send timeout.")
+    format_max_rows: dict[ExportFormat, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: {ExportFormat.PDF: DEFAULT_PDF_MAX_ROWS},
+        description=(
+            'Most rows an export of a format may hold, as JSON (e.g. {"pdf": 100000}); a format not '
+            "named has no cap. An export over its cap is refused (400 on format), suggesting CSV."
+        ),
+    )
     email_attachment_max_bytes: int = Field(
         default=10 * 1024 * 1024,
         ge=0,

@@ -206,6 +206,23 @@ def test_a_terminal_error_fails_at_once_with_an_actionable_message(exportflow_en
     assert "filters.colour" in body_of(message)
 
 
+def test_a_pdf_whose_rows_grew_past_its_cap_since_it_was_asked_for_fails_before_rendering(
+    exportflow_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    export_id = submit(format="pdf")  # as the API accepted it, under the cap of the time
+    monkeypatch.setenv("EXPORTFLOW_FORMAT_MAX_ROWS", '{"pdf": 100}')
+    get_settings.cache_clear()
+
+    assert export(export_id, return_state=True).is_failed()
+    row = row_of(export_id)
+    assert row.error_message is not None
+    assert "pdf exports hold at most 100 rows" in row.error_message
+    assert "choose csv" in row.error_message
+    assert row.flow_run_id is not None
+    assert task_run_counts(row.flow_run_id)["extract_and_render"] == 1  # not retried
+    assert staging_is_empty(exportflow_env)
+
+
 def test_a_role_that_may_not_export_the_type_is_refused(exportflow_env: Path) -> None:
     export_id = submit(role="manager", export_type="payroll")
     assert export(export_id, return_state=True).is_failed()

@@ -32,6 +32,7 @@ from api.schemas.exports import (
     ExecuteByType,
     ExportCreate,
     ExportDetailOut,
+    ExportEstimateOut,
     ExportOut,
     ExportStatusOut,
     StatisticOut,
@@ -41,9 +42,11 @@ from flows.appdb.models import DataExport, ExportStatistic, User, WebhookDeliver
 from flows.catalog.definitions import get_definition
 from flows.exports.audit import Actor, audit
 from flows.exports.creation import Provenance, submit_export
+from flows.exports.estimate import SOURCE_UNREACHABLE, estimate_export
 from flows.exports.lifecycle import ACTIVE_STATUSES, cancel_export
 from flows.exports.requests import ExportRequest
 from flows.orchestration.flow_runs import cancel_run
+from flows.pipeline.sources import parse_source
 from flows.storage.store import open_storage
 from flows.vocabulary import ExportFormat, ExportPriority, ExportStatus, ExportType, Role
 
@@ -137,6 +140,34 @@ def execute(
     """Like create, on the high-priority queue of the work pool."""
     row = creation.start(user, CreateCall(route="execute", body=body, priority=ExportPriority.HIGH))
     return _created(row, creation.session, creation.response)
+
+
+@router.post(
+    "/exports/estimate", response_model=Envelope[ExportEstimateOut], summary="Estimate an export's size"
+)
+def estimate(
+    body: ExportCreate,
+    user: Annotated[User, require(Permission.EXPORTS_CREATE)],
+    creation: CreationDep,
+) -> Envelope[ExportEstimateOut]:
+    """Rows and approximate bytes of the export the body asks for (as for a create; the name may be left
+    out), and whether its format's row cap lets it be created. Nothing is stored."""
+    request = creation.checked(user, body, default_name="estimate")
+    settings = creation.services.settings
+    try:
+        figures = estimate_export(parse_source(settings.source_url), request, settings)
+    except SOURCE_UNREACHABLE as error:
+        raise ApiError(503, f"the warehouse did not answer, try again: {type(error).__name__}") from error
+    allowed = figures.max_rows is None or figures.rows <= figures.max_rows
+    return Envelope(
+        data=ExportEstimateOut(
+            rows=figures.rows,
+            exact=figures.exact,
+            bytes=figures.bytes,
+            max_rows=figures.max_rows,
+            allowed=allowed,
+        )
+    )
 
 
 @router.post(

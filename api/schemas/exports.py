@@ -117,6 +117,16 @@ class ExportOut(BaseModel):
     schedule_id: uuid.UUID | None
 
 
+class ExportEstimateOut(BaseModel):
+    """How big the export a body asks for would be, before it is created."""
+
+    rows: int = Field(description="Rows it would hold: counted, or the warehouse planner's estimate.")
+    exact: bool = Field(description="Whether `rows` was counted (false: PostgreSQL's planner estimate).")
+    bytes: int = Field(description="Approximate file size, from a sample of its first rows in its format.")
+    max_rows: int | None = Field(description="Its format's row cap (null: none).")
+    allowed: bool = Field(description="Whether it may be created: false when its rows exceed max_rows.")
+
+
 class StatisticOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import adbc_driver_postgresql
 import adbc_driver_postgresql.dbapi as adbc_postgresql
+import duckdb
 import pyarrow as pa
 from psycopg import sql
 
@@ -75,6 +76,18 @@ def open_rows(
             yield rows
 
 
+def expected_rows(source: Source, query: ExportQuery, *, exact_count: bool = False) -> tuple[int, bool]:
+    """How many rows the query returns, without reading them, as `open_rows` would say before its first
+    batch: the count and True, or PostgreSQL's planner estimate and False unless `exact_count`."""
+    if query.dialect is not source.kind:
+        raise ValueError(f"query built for {query.dialect}, source is {source.kind}")
+    if source.kind is SourceKind.DUCKDB:
+        with duckdb_connection(source, read_only=True, memory_limit=EXTRACT_MEMORY_LIMIT) as connection:
+            return _duckdb_count(connection, query), True
+    with _postgres_snapshot(source) as cursor:
+        return _postgres_expected(cursor, postgres_statement(query), exact_count=exact_count), exact_count
+
+
 def stream_batches(
     source: Source, query: ExportQuery, batch_rows: int = DEFAULT_BATCH_ROWS
 ) -> Iterator[pa.RecordBatch]:
@@ -90,16 +103,21 @@ def _duckdb_rows(
     with duckdb_connection(
         source, read_only=True, memory_limit=EXTRACT_MEMORY_LIMIT, spill_dir=spill_dir
     ) as connection:
-        params = list(query.params)
         # A read-only connection sees one state of the file: no writer can change it meanwhile.
-        ((counted,),) = connection.execute(f"SELECT count(*) FROM ({query.sql})", params).fetchall()  # noqa: S608
+        counted = _duckdb_count(connection, query)
         if counted > SORT_IN_ONE_THREAD_ROWS:
             connection.execute("SET threads = 1")
-        relation = connection.sql(query.sql, params=params)
+        relation = connection.sql(query.sql, params=list(query.params))
         with relation.to_arrow_reader(batch_rows) as reader:
             _check_names(reader.schema.names, query.arrow_schema)
             batches = (conform_batch(query.arrow_schema, batch.columns) for batch in reader)
-            yield QueryRows(query.arrow_schema, int(counted), True, batches)
+            yield QueryRows(query.arrow_schema, counted, True, batches)
+
+
+def _duckdb_count(connection: duckdb.DuckDBPyConnection, query: ExportQuery) -> int:
+    counting = f"SELECT count(*) FROM ({query.sql})"  # noqa: S608  # the catalog's query as a subquery
+    ((counted,),) = connection.execute(counting, list(query.params)).fetchall()
+    return int(counted)
 
 
 @contextmanager
@@ -107,21 +125,30 @@ def _postgres_rows(
     source: Source, query: ExportQuery, batch_rows: int, *, exact_count: bool
 ) -> Iterator[QueryRows]:
     statement = postgres_statement(query)
-    with (
-        adbc_postgresql.connect(source.location, autocommit=True) as connection,
-        connection.cursor() as cursor,
-    ):
-        # Read only, and never committed: the transaction ends with the connection.
-        cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        if exact_count:
-            cursor.execute(f"SELECT count(*) FROM ({statement}) AS counted")  # noqa: S608
-            expected = int(str(_first_value(cursor)))
-        else:
-            expected = _planner_estimate(cursor, statement)
+    with _postgres_snapshot(source) as cursor:
+        expected = _postgres_expected(cursor, statement, exact_count=exact_count)
         cursor.execute(statement)
         reader = cursor.fetch_record_batch()
         _check_names(reader.schema.names, query.arrow_schema)
         yield QueryRows(query.arrow_schema, expected, exact_count, _sliced(reader, query, batch_rows))
+
+
+@contextmanager
+def _postgres_snapshot(source: Source) -> Iterator[adbc_postgresql.Cursor]:
+    """A cursor in one read-only REPEATABLE READ transaction, never committed: it ends with the connection."""
+    with (
+        adbc_postgresql.connect(source.location, autocommit=True) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield cursor
+
+
+def _postgres_expected(cursor: adbc_postgresql.Cursor, statement: str, *, exact_count: bool) -> int:
+    if exact_count:
+        cursor.execute(f"SELECT count(*) FROM ({statement}) AS counted")  # noqa: S608
+        return int(str(_first_value(cursor)))
+    return _planner_estimate(cursor, statement)
 
 
 def _planner_estimate(cursor: adbc_postgresql.Cursor, statement: str) -> int:

@@ -47,6 +47,7 @@ ROUTES = [
     Route("GET", "/exports", Permission.EXPORTS_READ, 200),
     Route("POST", "/exports", Permission.EXPORTS_CREATE, 201, body=SALES),
     Route("POST", "/exports/execute", Permission.EXPORTS_EXECUTE, 201, body=SALES),
+    Route("POST", "/exports/estimate", Permission.EXPORTS_CREATE, 200, body=SALES),
     Route("POST", "/exports/execute/sales", Permission.EXPORTS_EXECUTE, 201),
     Route("GET", "/exports/{id}", Permission.EXPORTS_READ, 200, "pending"),
     Route("GET", "/exports/status/{id}", Permission.EXPORTS_READ, 200, "pending"),
