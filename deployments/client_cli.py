@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import humanize
 import typer
 from pydantic import BaseModel
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
@@ -22,6 +23,7 @@ from deployments.export_cli import parse_assignments
 from exportflow_client import (
     Delivery,
     ExportCreate,
+    ExportEstimateOut,
     ExportflowClient,
     ExportflowClientError,
     ExportFormat,
@@ -94,6 +96,7 @@ def create(
             deliver=deliver,
             webhook_urls=webhooks,
         )
+        _print_estimate(client.estimate_export(request))
         created = (client.execute_export if execute else client.create_export)(request)
         console.print(f"export {created.id} {created.status}", highlight=False)
         if not (wait or download):
@@ -274,6 +277,14 @@ def _follow(client: ExportflowClient, export_id: uuid.UUID) -> ExportStatus:
         f"export {export_id} {last.status}" + (f": {last.error_message}" if last.error_message else "")
     )
     return last.status
+
+
+def _print_estimate(estimate: ExportEstimateOut) -> None:
+    """What the export will be, before it is made (an export over its format's cap is then refused)."""
+    about = "" if estimate.exact else "about "
+    cap = f", over the format's cap of {estimate.max_rows:,} rows" if not estimate.allowed else ""
+    size = humanize.naturalsize(estimate.bytes)
+    console.print(f"{about}{estimate.rows:,} rows, about {size}{cap}", highlight=False)
 
 
 def _print_json(model: BaseModel) -> None:

@@ -50,12 +50,21 @@ def cli(server: str, caller: Caller | None, *args: str) -> Any:
     return runner.invoke(app, list(args), env={**env, "COLUMNS": "300"})
 
 
+def created_export_id(output: str) -> str:
+    """The id in the `export <id> <status>` line `exports create` prints after its estimate."""
+    (line,) = [line for line in output.splitlines() if line.startswith("export ")]
+    return line.split()[1]
+
+
 def test_create_list_status_cancel_retry_delete(server: str, manager: Caller) -> None:
     created = cli(
         server, manager, "exports", "create", "--type", "sales", "--format", "json", "--filter", "region=EMEA"
     )
     assert created.exit_code == 0, created.output
-    export_id = created.output.split()[1]
+    estimated, made = created.output.splitlines()  # what it will be is said before it is made
+    assert estimated.split(" rows, about ")[0].replace(",", "").isdigit()
+    assert made.startswith("export ")
+    export_id = created_export_id(created.output)
 
     status = cli(server, manager, "exports", "status", export_id)
     listed = cli(server, manager, "exports", "list")
@@ -201,7 +210,8 @@ def test_create_takes_a_rule_and_webhooks_and_resend_sends_again(
         "https://8.8.8.8/hook?token=x",
     )
     assert created.exit_code == 0, created.output
-    row = httpx.get(f"{server}/api/v1/exports/{created.output.split()[1]}", headers=manager.headers).json()
+    created_id = created_export_id(created.output)
+    row = httpx.get(f"{server}/api/v1/exports/{created_id}", headers=manager.headers).json()
     assert (row["data"]["deliver"], row["data"]["webhook_urls"]) == ("if_rows", ["https://8.8.8.8/hook"])
 
     private = cli(server, manager, "exports", "create", "--type", "sales", "--webhook", "http://127.0.0.1/x")
@@ -211,7 +221,7 @@ def test_create_takes_a_rule_and_webhooks_and_resend_sends_again(
     export_id = make_export(api_settings, manager)
     resent = cli(server, manager, "exports", "resend", str(export_id))
     assert resent.exit_code == 0, resent.output
-    pending = cli(server, manager, "exports", "resend", created.output.split()[1])
+    pending = cli(server, manager, "exports", "resend", created_id)
     assert pending.exit_code == EXIT_FAILURE
     assert "only completed exports can be resent" in pending.output
 

@@ -18,6 +18,7 @@ from exportflow_client import (
     ExecuteByType,
     ExportCreate,
     ExportDetailOut,
+    ExportEstimateOut,
     ExportflowClient,
     ExportOut,
     ExportStatusOut,
@@ -45,6 +46,7 @@ RESPONSES: list[tuple[str, str, str, Any]] = [
     ("get", "/exports", "pagination", Pagination),
     ("post", "/exports", "data", ExportOut),
     ("post", "/exports/execute", "data", ExportOut),
+    ("post", "/exports/estimate", "data", ExportEstimateOut),
     ("post", "/exports/execute/{export_type}", "data", ExportOut),
     ("get", EXPORT, "data", ExportDetailOut),
     ("delete", EXPORT, "data", ExportOut),
@@ -75,6 +77,7 @@ RESPONSES: list[tuple[str, str, str, Any]] = [
 REQUESTS: list[tuple[str, str, Any]] = [
     ("post", "/exports", ExportCreate),
     ("post", "/exports/execute", ExportCreate),
+    ("post", "/exports/estimate", ExportCreate),
     ("post", "/exports/execute/{export_type}", ExecuteByType | None),
     ("post", "/exports/schedules", ScheduleCreate),
     ("put", SCHEDULE, ScheduleUpdate),

@@ -26,6 +26,7 @@ from exportflow_client.models.exports import (
     ExecuteByType,
     ExportCreate,
     ExportDetailOut,
+    ExportEstimateOut,
     ExportOut,
     ExportStatusOut,
     ResendOut,
@@ -80,6 +81,10 @@ class ExportflowClient:
 
     def execute_export(self, request: ExportCreate, *, idempotency_key: str | None = None) -> ExportOut:
         return self._data(ExportOut, "POST", "/exports/execute", payload=_body(request), key=idempotency_key)
+
+    def estimate_export(self, request: ExportCreate) -> ExportEstimateOut:
+        """Rows and approximate bytes of the export `request` would make; nothing is stored."""
+        return self._data(ExportEstimateOut, "POST", "/exports/estimate", payload=_body(request))
 
     def execute_type(
         self,

@@ -162,6 +162,17 @@ class ExportStatusOut(BaseModel):
     prefect_state: str | None
 
 
+class ExportEstimateOut(BaseModel):
+    """How big an export would be before it is created: rows (`exact`: counted, else the warehouse
+    planner's estimate), approximate bytes, its format's row cap and whether it may be created."""
+
+    rows: int
+    exact: bool
+    bytes: int
+    max_rows: int | None
+    allowed: bool
+
+
 class DownloadOut(BaseModel):
     """A short-lived signed link to the export's file (fetched without the bearer token)."""
 
