@@ -94,8 +94,8 @@ def submit_export(
     way (or done) by the time the caller answers, and the status read tells that, not the create.
     Raises IdempotencyKeyTaken when another request stored the same key meanwhile.
     """
-    row = create_export(session, request, owner, provenance)
     try:
+        row = create_export(session, request, owner, provenance)  # flushes: a taken key fails here
         session.refresh(row)  # every column as stored, read before the commit ends the transaction
         session.commit()
     except IntegrityError:

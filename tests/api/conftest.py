@@ -1,5 +1,7 @@
 """An API app per test on the session's app databases (SQLite and PostgreSQL), and callers of each role."""
 
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -7,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +28,7 @@ from flows.settings import Settings
 from flows.storage.keys import export_key
 from flows.storage.store import open_storage
 from flows.vocabulary import ExportFormat, Role
+from tests.network import free_port
 
 if TYPE_CHECKING:
     from tests.conftest import StageRows
@@ -183,3 +187,22 @@ def storage_settings(request: pytest.FixtureRequest, api_settings: Settings) -> 
     return api_settings.model_copy(
         update={"storage_url": f"s3://{bucket}/files", "s3_endpoint_url": endpoint}
     )
+
+
+@pytest.fixture
+def server(api_settings: Settings) -> Iterator[str]:
+    """The app under uvicorn in a thread of this process; its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = api_settings.model_copy(update={"api_public_url": base})  # signed links point here
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    served = uvicorn.Server(config)
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not served.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield base
+    served.should_exit = True
+    thread.join(10)

@@ -4,45 +4,21 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-import uvicorn
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from api.app import create_app
 from deployments.cli import app
 from deployments.cli_support import EXIT_FAILURE, EXIT_USAGE
 from flows.appdb.models import DataExport
 from flows.exports.lifecycle import fail_export
 from flows.settings import Settings
 from tests.api.conftest import Caller, MakeExport
-from tests.network import free_port
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def server(api_settings: Settings) -> Iterator[str]:
-    """The app under uvicorn in a thread of this process; its base URL."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    settings = api_settings.model_copy(update={"api_public_url": base})  # signed links point here
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    served = uvicorn.Server(config)
-    thread = threading.Thread(target=served.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not served.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield base
-    served.should_exit = True
-    thread.join(10)
 
 
 def cli(server: str, caller: Caller | None, *args: str) -> Any:
