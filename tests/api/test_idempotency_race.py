@@ -40,6 +40,9 @@ def test_a_hundred_concurrent_creates_with_one_key_make_one_export(
     ids = {answer.json()["data"]["id"] for answer in answers}
     assert len(ids) == 1
     with sessions() as session:
-        assert session.scalar(select(func.count()).select_from(DataExport)) == 1
-        created = select(func.count()).where(AuditLog.action == "export_created")
+        mine = select(DataExport.id).where(DataExport.created_by == manager.id)
+        assert [str(export_id) for export_id in session.scalars(mine)] == list(ids)
+        created = select(func.count()).where(
+            AuditLog.action == "export_created", AuditLog.resource_id.in_(list(ids))
+        )
         assert session.scalar(created) == 1
