@@ -5,8 +5,13 @@ only the supervisor, which then stops the children in the order it chooses. Stop
 to the child's whole group and to every descendant found (a descendant may have started a group of
 its own), then SIGKILL to whatever is still alive after the grace period: a child that ignores its
 first SIGTERM, as `prefect worker start` does, cannot hold the shutdown up.
+
+A supervisor that dies without stopping them (kill -9) takes its children along: each is started with
+Linux's parent-death signal (PR_SET_PDEATHSIG) set to SIGTERM, so the kernel asks it to stop as soon
+as the supervisor is gone.
 """
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -22,6 +27,10 @@ import psutil
 
 STOP_GRACE_SECONDS = 6.0
 READY_POLL_SECONDS = 0.25
+PR_SET_PDEATHSIG = 1
+"""From <linux/prctl.h>."""
+_LIBC = ctypes.CDLL(None, use_errno=True)
+"""Loaded here, not in a forked child, where loading a library could wait on a lock another thread held."""
 
 
 class ChildFailed(RuntimeError):
@@ -52,6 +61,7 @@ class Child:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_dies_with(os.getpid()),  # one prctl call, nothing else
             )
 
     @property
@@ -115,6 +125,19 @@ class Supervisor:
             stop_tree(child, grace_seconds)
             if report is not None:
                 report(child, time.monotonic() - began)
+
+
+def _dies_with(supervisor: int) -> Callable[[], None]:
+    """What a child runs between fork and exec: SIGTERM once `supervisor` is gone (and at once if it
+    already went before the child could ask)."""
+
+    def ask_for_sigterm() -> None:
+        if _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != supervisor:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return ask_for_sigterm
 
 
 def answers_ok(url: str) -> bool:

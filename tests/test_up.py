@@ -81,8 +81,15 @@ class Up:
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
-    root = tmp_path_factory.mktemp("up")
-    api_port, prefect_port = free_port(), free_port()
+    stack = _start_up(tmp_path_factory.mktemp("up"), free_port(), free_port())
+    try:
+        yield stack
+    finally:
+        _kill(stack)
+
+
+def _start_up(root: Path, api_port: int, prefect_port: int) -> Up:
+    """`exportflow up` in `root` (HOME root/var) on these ports, once it printed its banner."""
     output = root / "up.out"
     command = [str(BIN / "exportflow"), "up", "--port", str(api_port), "--prefect-port", str(prefect_port)]
     with output.open("wb") as sink:
@@ -94,26 +101,33 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
+    stack = Up(
+        process,
+        root / "var",
+        output,
+        f"http://{LOOPBACK}:{api_port}",
+        f"http://{LOOPBACK}:{prefect_port}/api",
+        "",
+        {},
+    )
     try:
         _wait_for_banner(process, output)
-        token = next(line for line in output.read_text().splitlines() if line.startswith("ef_"))
-        stack = Up(
-            process,
-            root / "var",
-            output,
-            f"http://{LOOPBACK}:{api_port}",
-            f"http://{LOOPBACK}:{prefect_port}/api",
-            token,
-            {},
-        )
-        stack.sample_processes()
-        yield stack
-    finally:
-        if process.poll() is None:
-            for member in psutil.Process(process.pid).children(recursive=True):
-                member.kill()
-            process.kill()
-            process.wait()
+    except BaseException:
+        _kill(stack)
+        raise
+    printed = [line for line in output.read_text().splitlines() if line.startswith("ef_")]
+    stack.token = printed[-1] if printed else ""  # printed on the first start only
+    stack.sample_processes()
+    return stack
+
+
+def _kill(stack: Up) -> None:
+    """Whatever of `stack` still runs, killed."""
+    if stack.process.poll() is None:
+        for member in psutil.Process(stack.process.pid).children(recursive=True):
+            member.kill()
+        stack.process.kill()
+        stack.process.wait()
 
 
 def _wait_for_banner(process: subprocess.Popen[bytes], output: Path) -> None:
@@ -329,3 +343,33 @@ def _alive(process: psutil.Process) -> bool:
         return bool(process.is_running() and process.status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
+
+
+def test_kill_9_of_up_takes_its_children_along_and_the_next_up_starts_on_the_same_ports(
+    tmp_path: Path,
+) -> None:
+    api_port, prefect_port = free_port(), free_port()
+    first = _start_up(tmp_path, api_port, prefect_port)
+    assert len(first.seen) >= 4, first.seen  # the Prefect server, the worker, its forkserver, the API
+
+    first.process.kill()  # SIGKILL: up stops nothing itself
+    first.process.wait()
+    deadline = time.monotonic() + STOP_LIMIT_SECONDS
+    while (still := [process for process in first.seen.values() if _alive(process)]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+    left = [" ".join(process.cmdline()) for process in still]
+    for orphan in still:  # not to outlive the test when it fails
+        orphan.kill()
+    assert left == []
+
+    again = _start_up(tmp_path, api_port, prefect_port)  # the same HOME and ports
+    try:
+        assert again.process.poll() is None
+        assert httpx.get(f"{again.api_url}/health", timeout=5.0).status_code == httpx.codes.OK
+        assert httpx.get(f"{again.prefect_api}/health", timeout=5.0).status_code == httpx.codes.OK
+    finally:
+        again.process.send_signal(signal.SIGTERM)
+        again.process.wait(timeout=STOP_LIMIT_SECONDS + 10)
+        _kill(again)

@@ -4,6 +4,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -189,12 +190,9 @@ def storage_settings(request: pytest.FixtureRequest, api_settings: Settings) -> 
     )
 
 
-@pytest.fixture
-def server(api_settings: Settings) -> Iterator[str]:
-    """The app under uvicorn in a thread of this process; its base URL."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    settings = api_settings.model_copy(update={"api_public_url": base})  # signed links point here
+@contextmanager
+def uvicorn_serving(settings: Settings, port: int) -> Iterator[None]:
+    """The app on `settings` under uvicorn in a thread of this process, on `port`, until the block ends."""
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     served = uvicorn.Server(config)
     thread = threading.Thread(target=served.run, daemon=True)
@@ -203,6 +201,17 @@ def server(api_settings: Settings) -> Iterator[str]:
     while not served.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield base
-    served.should_exit = True
-    thread.join(10)
+    try:
+        yield
+    finally:
+        served.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def server(api_settings: Settings) -> Iterator[str]:
+    """The app under uvicorn in a thread of this process; its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with uvicorn_serving(api_settings.model_copy(update={"api_public_url": base}), port):  # links point here
+        yield base

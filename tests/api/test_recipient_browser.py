@@ -10,8 +10,6 @@ import hashlib
 import re
 import shutil
 import subprocess
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,11 +20,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.app import create_app
 from flows.appdb.models import DataExport, ExportDownloadLog
 from flows.exports.lifecycle import ExportJob
 from flows.exports.requests import normalized_recipients
@@ -34,7 +30,7 @@ from flows.pipeline.notify import ready_recipients, send_export_ready
 from flows.settings import Settings
 from flows.storage.store import StoredObject, open_storage
 from flows.vocabulary import ExportFormat, ExportType
-from tests.api.conftest import Caller, MakeExport
+from tests.api.conftest import Caller, MakeExport, uvicorn_serving
 from tests.network import free_port
 
 if TYPE_CHECKING:
@@ -56,17 +52,8 @@ def served(api_settings: Settings, smtp_server: "SmtpServer") -> Iterator[Settin
     mail goes to the test SMTP server."""
     port = free_port()
     settings = smtp_server.settings(api_settings, api_public_url=f"http://127.0.0.1:{port}")
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield settings
-    server.should_exit = True
-    thread.join(10)
+    with uvicorn_serving(settings, port):
+        yield settings
 
 
 def chromium(tmp_path: Path, *arguments: str) -> str:
