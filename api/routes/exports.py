@@ -158,16 +158,7 @@ def estimate(
         figures = estimate_export(parse_source(settings.source_url), request, settings)
     except SOURCE_UNREACHABLE as error:
         raise ApiError(503, f"the warehouse did not answer, try again: {type(error).__name__}") from error
-    allowed = figures.max_rows is None or figures.rows <= figures.max_rows
-    return Envelope(
-        data=ExportEstimateOut(
-            rows=figures.rows,
-            exact=figures.exact,
-            bytes=figures.bytes,
-            max_rows=figures.max_rows,
-            allowed=allowed,
-        )
-    )
+    return Envelope(data=ExportEstimateOut.model_validate(figures))
 
 
 @router.post(

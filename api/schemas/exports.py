@@ -120,6 +120,8 @@ class ExportOut(BaseModel):
 class ExportEstimateOut(BaseModel):
     """How big the export a body asks for would be, before it is created."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     rows: int = Field(description="Rows it would hold: counted, or the warehouse planner's estimate.")
     exact: bool = Field(description="Whether `rows` was counted (false: PostgreSQL's planner estimate).")
     bytes: int = Field(description="Approximate file size, from a sample of its first rows in its format.")

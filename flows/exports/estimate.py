@@ -43,6 +43,11 @@ class Estimate:
     bytes: int
     max_rows: int | None
 
+    @property
+    def allowed(self) -> bool:
+        """Whether the export may be created: its rows within its format's cap."""
+        return self.max_rows is None or self.rows <= self.max_rows
+
 
 def estimate_export(source: Source, request: ExportRequest, settings: Settings) -> Estimate:
     """The rows and approximate bytes of the export `request` asks for, on `source`."""
