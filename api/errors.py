@@ -1,7 +1,7 @@
 """Every failure as the seed's envelope, mapped to HTTP in this one place.
 
-`{"success": false, "errors": [{"field", "message", "code"}]}`; a 500 says nothing internal and
-carries the request id that the log line carries too.
+`{"success": false, "errors": [{"field", "message", "code"}]}`; a 500 (or a 503 for an outage a retry
+can outlast) says nothing internal and carries the request id that the log line carries too.
 """
 
 import logging
@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from flows.errors import InvalidInputError
+from flows.errors import InvalidInputError, is_transient
 
 logger = logging.getLogger("exportflow.api")
 
@@ -31,6 +31,8 @@ STATUS_CODES: Mapping[int, str] = {
     500: "internal_error",
     503: "unavailable",
 }
+OUTAGE_RETRY_AFTER_SECONDS = 2
+"""What a 503 for an outage (the app database restarting, say) asks the caller to wait."""
 
 
 class ApiError(Exception):
@@ -108,8 +110,14 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    """A 500; a 503 with Retry-After when the error is an outage a retry can outlast (the app database
+    restarting, a lost connection). Logged with its traceback either way."""
     request_id = getattr(request.state, "request_id", None)
     logger.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
+    if is_transient(error):
+        message = "a service the API needs is unavailable for a moment; retry shortly"
+        item = {"field": None, "message": message, "code": STATUS_CODES[503]}
+        return _response(request, 503, [item], headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
     message = "internal error; quote the request id when reporting it"
     item = {"field": None, "message": message, "code": STATUS_CODES[500]}
     return _response(request, 500, [item])
