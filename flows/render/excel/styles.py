@@ -34,13 +34,16 @@ class Styles:
         return self._styles.index(style)
 
     def xml(self) -> str:
-        """The styles.xml part: the number formats, the two fonts and the cell formats."""
+        """The styles.xml part: the number formats (no numFmts element when there is none, as XlsxWriter
+        writes it), the two fonts and the cell formats."""
         formats = list(dict.fromkeys(s.number_format for s in self._styles if s.number_format))
         format_ids = {code: 164 + i for i, code in enumerate(formats)}
         num_fmts = "".join(
             f"<numFmt numFmtId={quoteattr(str(format_ids[code]))} formatCode={quoteattr(code)}/>"
             for code in formats
         )
+        if num_fmts:
+            num_fmts = f'<numFmts count="{len(formats)}">{num_fmts}</numFmts>'
         xfs = "".join(
             f'<xf numFmtId="{format_ids.get(style.number_format or "", 0)}" fontId="{int(style.bold)}"'
             f' fillId="0" borderId="0" xfId="0" applyNumberFormat="{int(bool(style.number_format))}"'
@@ -49,8 +52,7 @@ class Styles:
         )
         font = '<sz val="11"/><name val="Calibri"/><family val="2"/>'
         return (
-            f'{XML_DECLARATION}<styleSheet xmlns="{MAIN_NS}">'
-            f'<numFmts count="{len(formats)}">{num_fmts}</numFmts>'
+            f'{XML_DECLARATION}<styleSheet xmlns="{MAIN_NS}">{num_fmts}'
             f'<fonts count="2"><font>{font}</font><font><b/>{font}</font></fonts>'
             '<fills count="2"><fill><patternFill patternType="none"/></fill>'
             '<fill><patternFill patternType="gray125"/></fill></fills>'
