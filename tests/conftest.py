@@ -24,18 +24,20 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 WAREHOUSE_ROWS = 3000
 
-UP_TESTS = "tests/test_up.py::"
+OWN_STACK_TESTS = ("tests/test_up.py::", "tests/drills/")
+"""Tests that start a whole stack of their own and take it down when they end."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Whole-stack tests last: `exportflow up`'s own stack first, then the tests on the shared stack of
-    tests/prefect_stack.py, whose processes (a Prefect server, a polling worker, the API and its
-    reconciler) live until the session ends and would share the two CPUs with every later test."""
+    """Whole-stack tests last: those with a stack of their own (`exportflow up`, the drills' clusters)
+    first, then the tests on the shared stack of tests/prefect_stack.py, whose processes (a Prefect
+    server, a polling worker, the API and its reconciler) live until the session ends and would share
+    the two CPUs with every later test."""
 
     def rank(item: pytest.Item) -> int:
         if "stack" in getattr(item, "fixturenames", ()):
             return 2
-        return 1 if item.nodeid.startswith(UP_TESTS) else 0
+        return 1 if item.nodeid.startswith(OWN_STACK_TESTS) else 0
 
     items.sort(key=rank)  # stable: file order within each group
 

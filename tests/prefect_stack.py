@@ -44,6 +44,7 @@ from flows.settings import Settings
 from flows.vocabulary import Role
 from tests.network import LOOPBACK, free_port
 from tests.processes import inherited_environment
+from tests.summaries import Summary
 
 BIN = Path(sys.executable).parent
 START_TIMEOUT_SECONDS = 90.0
@@ -163,7 +164,7 @@ class Stack:
 
     def start_worker(self) -> None:
         """Start the worker again (after `worker.kill()`), as a supervisor would."""
-        _start_worker(self.worker, self.prefect.api_url)
+        start_worker(self.worker, self.prefect.api_url, WORKER_NAME)
 
     def export_runs(self, parameter: str, value: str) -> list[FlowRun]:
         """Runs of the export deployment whose `parameter` is `value` (the first 200 of the deployment)."""
@@ -211,21 +212,17 @@ class StackUser:
 
 MakeStackUser = Callable[[Role], StackUser]
 Timings = dict[str, float]
-TIMINGS = pytest.StashKey[Timings]()
+TIMINGS = Summary[float]("timings through the real stack", lambda name, seconds: f"{name}: {seconds:.2f} s")
 
 
 @pytest.fixture(scope="session")
 def timings(pytestconfig: pytest.Config) -> Timings:
     """Durations a test measured (name to seconds), printed in the terminal summary."""
-    return pytestconfig.stash.setdefault(TIMINGS, {})
+    return TIMINGS.figures(pytestconfig)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    measured = config.stash.get(TIMINGS, {})
-    if measured:
-        terminalreporter.section("timings through the real stack")
-        for name, seconds in measured.items():
-            terminalreporter.write_line(f"{name}: {seconds:.2f} s")
+    TIMINGS.write(terminalreporter, config)
 
 
 @pytest.fixture(scope="session")
@@ -272,7 +269,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, big_warehouse: Source) -> It
         heartbeat_lease_seconds=10,
     )
     migrations.upgrade(settings.database_url)
-    exportflow_env = _exportflow_environment(settings)
+    exportflow_env = exportflow_environment(settings)
     services: list[Service] = []
     try:
         port = free_port()
@@ -306,7 +303,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, big_warehouse: Source) -> It
                 "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
             },
         )
-        _start_worker(worker, prefect.api_url)
+        start_worker(worker, prefect.api_url, WORKER_NAME)
         api = _service(
             services,
             root,
@@ -322,17 +319,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory, big_warehouse: Source) -> It
             service.stop()
 
 
-def _exportflow_environment(settings: Settings) -> dict[str, str]:
-    return {
-        "EXPORTFLOW_HOME": str(settings.home),
-        "EXPORTFLOW_DATABASE_URL": settings.database_url,
-        "EXPORTFLOW_SOURCE_URL": settings.source_url,
-        "EXPORTFLOW_API_PUBLIC_URL": settings.api_public_url,
-        "EXPORTFLOW_RATE_LIMIT_REQUESTS": str(settings.rate_limit_requests),
-        "EXPORTFLOW_RATE_LIMIT_CREATE_REQUESTS": str(settings.rate_limit_create_requests),
-        "EXPORTFLOW_RECONCILE_INTERVAL_SECONDS": str(settings.reconcile_interval_seconds),
-        "EXPORTFLOW_HEARTBEAT_LEASE_SECONDS": str(settings.heartbeat_lease_seconds),
-    }
+STACK_SETTINGS = (
+    "home",
+    "database_url",
+    "source_url",
+    "api_public_url",
+    "rate_limit_requests",
+    "rate_limit_create_requests",
+    "reconcile_interval_seconds",
+    "heartbeat_lease_seconds",
+)
+"""The settings a stack's processes get from the test's Settings, as EXPORTFLOW_* variables."""
+
+
+def exportflow_environment(settings: Settings, *names: str) -> dict[str, str]:
+    """EXPORTFLOW_* variables giving a process the stack's settings and the fields `names` of `settings`."""
+    return {f"EXPORTFLOW_{name.upper()}": str(getattr(settings, name)) for name in (*STACK_SETTINGS, *names)}
 
 
 def _service(
@@ -346,7 +348,7 @@ def _service(
     return service
 
 
-def _start_worker(worker: Service, api_url: str) -> None:
+def start_worker(worker: Service, api_url: str, name: str) -> None:
     """Start the worker; ready once it has registered with Prefect (its first heartbeat, sent just
     before it warms its forkserver up and polls: runs created meanwhile wait for that poll).
 
@@ -354,14 +356,14 @@ def _start_worker(worker: Service, api_url: str) -> None:
     ONLINE."""
     started = datetime.now(UTC)
     worker.start()
-    worker.wait_until(lambda: _worker_beat_since(api_url, started), "the worker's first heartbeat")
+    worker.wait_until(lambda: _worker_beat_since(api_url, name, started), "the worker's first heartbeat")
 
 
-def _worker_beat_since(api_url: str, since: datetime) -> bool:
+def _worker_beat_since(api_url: str, name: str, since: datetime) -> bool:
     with prefect_client(api_url) as client:
         recent = WorkerFilter(last_heartbeat_time=WorkerFilterLastHeartbeatTime(after_=since))
         workers = client.read_workers_for_work_pool(WORK_POOL, worker_filter=recent)
-    return any(worker.name == WORKER_NAME for worker in workers)
+    return any(worker.name == name for worker in workers)
 
 
 def _is_forkserver(process: psutil.Process) -> bool:
