@@ -50,6 +50,8 @@ from flows.pipeline.delivery import decide_delivery
 from flows.pipeline.file_names import export_file_name
 from flows.pipeline.notify import send_export_failed, send_export_ready, send_to_each
 from flows.pipeline.one_pass import write_export_file
+from flows.pipeline.owed_mail import settle as settle_owed_mail
+from flows.pipeline.owed_mail import strike_off
 from flows.pipeline.preview import Preview
 from flows.pipeline.progress import Heartbeat, Phase, PrefectProgress, ProgressReporter
 from flows.pipeline.resources import Resources
@@ -228,7 +230,8 @@ def notify(
     recorded: Recorded,
     resources: Resources,
 ) -> None:
-    """Tell one recipient the file is ready: their own link, the first rows, the file when small."""
+    """Tell one recipient the file is ready: their own link, the first rows, the file when small; then
+    strike them off the recipients the export owes."""
     send_export_ready(
         resources.settings,
         job,
@@ -239,6 +242,7 @@ def notify(
         expires_at=recorded.expires_at,
         preview=recorded.preview,
     )
+    strike_off(resources.sessions, job.id, recipient, job.flow_run_id)
 
 
 def notify_recipients(
@@ -246,10 +250,14 @@ def notify_recipients(
 ) -> None:
     """One message (one `notify` task, retried on its own) per recipient, since each carries that
     recipient's link: a recipient whose message fails neither stops nor repeats the others' messages.
-    Raises TerminalError naming the recipients that were not reached."""
-    _, failures = send_to_each(
-        job, lambda recipient: notify(job, recipient, stored, rendered, recorded, resources)
-    )
+    Raises TerminalError naming the recipients that were not reached. Once each was tried, none is owed
+    any more (flows/pipeline/owed_mail.py): only a run that dies before leaves them to the reconciler."""
+    try:
+        _, failures = send_to_each(
+            job, lambda recipient: notify(job, recipient, stored, rendered, recorded, resources)
+        )
+    finally:
+        settle_owed_mail(resources.sessions, job.id, job.flow_run_id)
     if failures:
         raise TerminalError(f"not sent to {len(failures)} recipient(s): " + "; ".join(failures))
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -71,6 +72,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+OWING = "owed_recipients IS NOT NULL"
+"""The rows the reconciler looks at for mail a dead run owed: few at any time, so a partial index."""
+NULLABLE_JSON_DOCUMENT = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+"""A JSON column where None is SQL NULL (not the JSON null), so `IS NULL` finds it."""
 
 
 def one_of(column: str, values: type[StrEnum]) -> CheckConstraint:
@@ -176,6 +181,12 @@ class DataExport(Base):
         Index("idx_data_exports_expires_at", "expires_at"),
         Index("idx_data_exports_flow_run", "flow_run_id"),
         Index("idx_data_exports_schedule", "schedule_id"),
+        Index(
+            "idx_data_exports_owed_mail",
+            "heartbeat_at",
+            postgresql_where=text(OWING),
+            sqlite_where=text(OWING),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -219,6 +230,9 @@ class DataExport(Base):
     storage_key: Mapped[str | None] = mapped_column(Text)
     heartbeat_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
+    owed_recipients: Mapped[list[Any] | None] = mapped_column(NULLABLE_JSON_DOCUMENT)
+    """Recipients a completed export still owes its ready email (None: none); the run keeps its heartbeat
+    fresh while it mails them, and the reconciler mails those a dead run left."""
 
 
 class ExportTemplate(Base):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.appdb.engine import transaction
@@ -122,21 +122,23 @@ def record_progress(
 def record_heartbeat(
     sessions: sessionmaker[Session], export_id: uuid.UUID, flow_run_id: uuid.UUID | None
 ) -> bool:
-    """Refresh the heartbeat of a row this flow run is processing; False if the row is no longer its."""
-    return _beat(sessions, export_id, flow_run_id)
+    """Refresh the heartbeat of a row this flow run is processing, or has completed and still owes
+    recipients their email (flows/pipeline/owed_mail.py); False if there is nothing left to beat for."""
+    mailing = and_(DataExport.status == ExportStatus.COMPLETED, DataExport.owed_recipients.is_not(None))
+    return _beat(sessions, export_id, flow_run_id, or_(DataExport.status == ExportStatus.PROCESSING, mailing))
 
 
 def _beat(
-    sessions: sessionmaker[Session], export_id: uuid.UUID, flow_run_id: uuid.UUID | None, **values: object
+    sessions: sessionmaker[Session],
+    export_id: uuid.UUID,
+    flow_run_id: uuid.UUID | None,
+    working: ColumnElement[bool] = DataExport.status == ExportStatus.PROCESSING,
+    **values: object,
 ) -> bool:
     with transaction(sessions) as session:
         updated = session.execute(
             update(DataExport)
-            .where(
-                DataExport.id == export_id,
-                DataExport.status == ExportStatus.PROCESSING,
-                DataExport.flow_run_id == flow_run_id,
-            )
+            .where(DataExport.id == export_id, working, DataExport.flow_run_id == flow_run_id)
             .values(heartbeat_at=datetime.now(UTC), **values)
         )
         return bool(updated.rowcount == 1)  # type: ignore[attr-defined]

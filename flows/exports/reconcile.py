@@ -59,15 +59,15 @@ from flows.errors import ExportflowError
 from flows.exports.audit import audit
 from flows.exports.lifecycle import ACTIVE_STATUSES, end_row
 from flows.orchestration.flow_runs import (
-    ENDED_BADLY,
     RunRequest,
-    RunState,
     correct_from_prefect,
     dispatch_pending,
+    is_active,
     mark_crashed,
     read_run_states,
     start_export_run,
 )
+from flows.pipeline.owed_mail import mail_what_dead_runs_owe
 from flows.settings import Settings
 from flows.storage.keys import TEMP_DIR, export_key
 from flows.storage.store import Storage, open_storage
@@ -196,16 +196,18 @@ class ReconcileReport:
     marked_crashed: int = 0
     """Runs Prefect still showed active, set CRASHED there."""
     dispatched: int = 0
+    mailed: int = 0
+    """Completed exports whose dead runs owed recipients their email, mailed by this pass."""
 
     def __bool__(self) -> bool:
-        return bool(self.decisions or self.corrected or self.marked_crashed or self.dispatched)
+        return bool(self.decisions or self.corrected or self.marked_crashed or self.dispatched or self.mailed)
 
     def summary(self) -> str:
         counts = {outcome: sum(d.outcome == outcome for d in self.decisions) for outcome in Outcome}
         return (
             f"{counts[Outcome.REATTEMPTED]} reattempted, {counts[Outcome.ABANDONED]} failed for good, "
             f"{self.corrected} corrected from Prefect, {self.marked_crashed} marked crashed in Prefect, "
-            f"{self.dispatched} dispatched"
+            f"{self.dispatched} dispatched, {self.mailed} mailed for a dead run"
         )
 
 
@@ -244,10 +246,11 @@ def reconcile(sessions: sessionmaker[Session], settings: Settings) -> ReconcileR
                 sessions, settings, export_id, Death.silent(flow_run_id, silent_for, stale_before)
             )
             _record(report, decision)
-            if decision is not None and flow_run_id is not None and _active(state):
+            if decision is not None and flow_run_id is not None and is_active(state):
                 report.marked_crashed += mark_crashed(
                     flow_run_id, f"exportflow's reconciler: {decision.message}"
                 )
+    report.mailed = mail_what_dead_runs_owe(sessions, settings, stale_before)
     report.dispatched = dispatch_pending(sessions, settings)
     return report
 
@@ -256,11 +259,6 @@ def _still_dead(row: DataExport, death: Death) -> bool:
     if row.status not in ACTIVE_STATUSES or row.flow_run_id != death.flow_run_id:
         return False
     return death.stale_before is None or row.heartbeat_at is None or row.heartbeat_at < death.stale_before
-
-
-def _active(state: RunState | None) -> bool:
-    """Whether Prefect shows the run as not ended yet (scheduled, pending, running, paused...)."""
-    return state is not None and state.type not in ENDED_BADLY and state.type != StateType.COMPLETED
 
 
 def _record(report: ReconcileReport, decision: Decision | None) -> None:

@@ -143,6 +143,11 @@ def dispatch_pending(sessions: sessionmaker[Session], settings: Settings, limit:
     return started
 
 
+def is_active(state: RunState | None) -> bool:
+    """Whether Prefect shows the run as not ended yet (scheduled, pending, running, paused...)."""
+    return state is not None and state.type not in ENDED_BADLY and state.type != StateType.COMPLETED
+
+
 def read_run_state(flow_run_id: uuid.UUID) -> RunState | None:
     """The run's current state, or None when Prefect cannot tell (unreachable, unknown run)."""
     return (read_run_states([flow_run_id]) or {}).get(flow_run_id)

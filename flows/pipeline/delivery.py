@@ -22,6 +22,8 @@ from flows.appdb.engine import transaction
 from flows.appdb.models import DataExport, ExportSchedule
 from flows.exports.audit import audit
 from flows.exports.lifecycle import ExportJob
+from flows.pipeline.notify import ready_recipients
+from flows.pipeline.owed_mail import owe
 from flows.vocabulary import Delivery
 
 
@@ -46,8 +48,8 @@ def decide(deliver: Delivery, rows: int, checksum: str | None, last_delivered: s
 def decide_delivery(
     sessions: sessionmaker[Session], job: ExportJob, rows: int, checksum: str | None
 ) -> Decision:
-    """Decide for a completed export; record a skip on its row and in the audit log, or a delivery's
-    checksum on its schedule."""
+    """Decide for a completed export; record a skip on its row and in the audit log, or, for a delivery,
+    its recipients as owed their email (flows/pipeline/owed_mail.py) and its checksum on its schedule."""
     with transaction(sessions) as session:
         schedule = (
             session.get(ExportSchedule, job.schedule_id, with_for_update=True) if job.schedule_id else None
@@ -56,7 +58,9 @@ def decide_delivery(
         decision = decide(job.deliver, rows, checksum, last)
         if not decision.deliver:
             _record_skip(session, job.id, decision.skipped or "")
-        elif schedule is not None and checksum is not None:
+            return decision
+        owe(session.get_one(DataExport, job.id), ready_recipients(job))
+        if schedule is not None and checksum is not None:
             schedule.last_delivered_checksum = checksum
         return decision
 

@@ -11,6 +11,7 @@ be resent (completed, unexpired, not deleted) is the caller's check.
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,7 +49,7 @@ def resend_export(
             raise ValueError(f"export {export_id} has no stored file")
         stored = StoredObject(row.storage_key, row.file_size, row.checksum_sha256, row.file_path or "")
         rows, expires_at, preview = row.record_count, row.expires_at, row.preview
-    emailed, email_error = _email(settings, storage, job, stored, rows, expires_at, preview)
+    emailed, email_error = email_recipients(settings, storage, job, stored, rows, expires_at, preview)
     if email_error is not None:
         record_notification_error(sessions, job.id, email_error)
     facts = ExportFacts.of(job, ExportStatus.COMPLETED, rows, stored, expires_at)
@@ -63,7 +64,7 @@ def resend_export(
     return Resent(emailed, email_error, outcomes)
 
 
-def _email(
+def email_recipients(
     settings: Settings,
     storage: Storage,
     job: ExportJob,
@@ -71,9 +72,11 @@ def _email(
     rows: int,
     expires_at: datetime | None,
     preview: Preview | None,
+    sent: Callable[[str], None] = lambda recipient: None,
 ) -> tuple[list[str], str | None]:
-    """Send each recipient their ready email (the file attached when small): who got it, and what
-    went wrong for the others (None when nothing did)."""
+    """Send each of the job's recipients their ready email from the stored file (attached when small),
+    calling `sent` after each one sent: who got it, and what went wrong for the others (None when
+    nothing did)."""
     with tempfile.TemporaryDirectory(prefix="exportflow-resend-", dir=_staging(settings)) as folder:
         path = Path(folder) / Path(stored.key).name
 
@@ -82,6 +85,7 @@ def _email(
             send_export_ready(
                 settings, job, recipient, stored, path, rows=rows, expires_at=expires_at, preview=preview
             )
+            sent(recipient)
 
         try:
             if job.recipients and stored.size <= settings.email_attachment_max_bytes:

@@ -23,7 +23,8 @@ from flows.appdb.engine import make_engine, session_factory
 from flows.appdb.models import ExportSchedule
 from flows.settings import Settings
 from tests.app_rows import audit_of, row_of
-from tests.exports.test_reconcile import LEASE_SECONDS, running_export
+from tests.exports.conftest import LEASE_SECONDS
+from tests.exports.test_reconcile import running_export
 from tests.network import LOOPBACK, free_port
 from tests.processes import inherited_environment
 from tests.schedules.test_scheduled_exports import make_schedule

@@ -8,20 +8,18 @@ import contextvars
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.states import Crashed, Failed, Running
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from deployments.prefect_setup import set_up_prefect
-from flows.appdb import migrations
-from flows.appdb.engine import make_engine, session_factory, transaction
+from flows.appdb.engine import transaction
 from flows.appdb.models import AuditLog, DataExport, ExportStatistic, User
 from flows.errors import ExportCancelled
 from flows.export import _on_crashed, export
@@ -43,53 +41,11 @@ from flows.settings import Settings
 from flows.storage.keys import TEMP_DIR, export_key
 from flows.storage.store import open_storage
 from flows.vocabulary import ExportStatus
+from tests.exports.conftest import LEASE_SECONDS
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
-LEASE_SECONDS = 10
 SILENT_SECONDS = 75
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def database(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    make_postgres_database: Callable[[str], str],
-) -> str:
-    """A migrated app database of this module alone, so a pass sees no other module's rows."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('reconcile') / 'app.db'}"
-    else:
-        url = make_postgres_database("reconcile")
-    migrations.upgrade(url)
-    return url
-
-
-@pytest.fixture(scope="module")
-def sessions(database: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(database)
-    yield session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def settings(database: str, prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = Settings(
-        home=tmp_path_factory.mktemp("reconcile-home"),
-        database_url=database,
-        prefect_api_url=prefect_api,
-        heartbeat_lease_seconds=LEASE_SECONDS,
-        max_attempts=3,
-    )
-    with get_client(sync_client=True) as client:
-        set_up_prefect(client, settings)
-    return settings
-
-
-@pytest.fixture
-def client() -> Iterator[SyncPrefectClient]:
-    with get_client(sync_client=True) as client:
-        yield client
 
 
 def stored_export(sessions: sessionmaker[Session]) -> uuid.UUID:
