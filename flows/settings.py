@@ -192,6 +192,14 @@ class Settings(BaseSettings):
         le=10,
         description="Runs one export may get (the first and the reconciler's retries).",
     )
+    user_max_running_exports: int = Field(
+        default=4,
+        ge=1,
+        description=(
+            "Exports one user may have under way at once (started, or given a slot to start); the "
+            "others wait in pending and start in the order they were made, as slots free up."
+        ),
+    )
     reconcile_interval_seconds: float = Field(
         default=15.0,
         gt=0,

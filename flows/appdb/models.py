@@ -219,6 +219,9 @@ class DataExport(Base):
     storage_key: Mapped[str | None] = mapped_column(Text)
     heartbeat_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
+    admitted_at: Mapped[datetime | None]
+    """When it got one of its owner's running slots (flows/exports/admission.py); null while it waits.
+    It holds the slot for as long as it is pending or processing, across attempts."""
 
 
 class ExportTemplate(Base):
