@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.schemas.exports import ExportStatusOut
 from flows.appdb.models import DataExport
+from flows.exports.admission import queue_position
 from flows.exports.lifecycle import ACTIVE_STATUSES
 from flows.orchestration.flow_runs import RunState, correct_from_prefect, read_run_state
 
@@ -45,7 +46,8 @@ class RunStateCache:
 
 
 def current_status(cache: RunStateCache, sessions: sessionmaker[Session], row: DataExport) -> ExportStatusOut:
-    """The row's status; an active row whose run ended badly in Prefect is corrected (and re-read) first.
+    """The row's status; an active row whose run ended badly in Prefect is corrected (and re-read) first;
+    one waiting for its owner's slot says where it stands in their queue.
 
     Call it with no transaction of the caller's open: a correction writes in its own.
     """
@@ -53,7 +55,7 @@ def current_status(cache: RunStateCache, sessions: sessionmaker[Session], row: D
     run = cache.get(row.flow_run_id, row_ended=ended) if row.flow_run_id is not None else None
     if run is not None and not ended and correct_from_prefect(sessions, row.id, run):
         row = load_export(sessions, row.id)
-    return ExportStatusOut.of(row, run)
+    return ExportStatusOut.of(row, run, queue_position(sessions, row))
 
 
 def load_export(sessions: sessionmaker[Session], export_id: uuid.UUID) -> DataExport:

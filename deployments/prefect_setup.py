@@ -5,6 +5,8 @@ Run against the configured Prefect API (PREFECT_API_URL; see flows.orchestration
 `exportflow` is of the warm worker's type (deployments/warm_worker.py, the process worker's job
 template); its queues `high` and `normal` are polled in priority order by `exportflow worker`.
 
+The pool's concurrency limit is EXPORTFLOW_MAX_RUNNING_EXPORTS: the global cap on running exports.
+
 The export deployment is created once and afterwards only PATCHed, without a `schedules` field:
 Prefect's create call (an upsert) and RunnerDeployment.apply() both replace the deployment's
 schedules, which would delete the per-user schedules exportflow adds to it through the API.
@@ -14,7 +16,12 @@ import uuid
 from typing import Any
 
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.actions import DeploymentScheduleCreate, DeploymentUpdate, WorkPoolCreate
+from prefect.client.schemas.actions import (
+    DeploymentScheduleCreate,
+    DeploymentUpdate,
+    WorkPoolCreate,
+    WorkPoolUpdate,
+)
 from prefect.client.schemas.objects import WorkPool
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
@@ -45,8 +52,9 @@ CLEANUP_DESCRIPTION = (
 
 
 def set_up_prefect(client: SyncPrefectClient, settings: Settings) -> uuid.UUID:
-    """Ensure the work pool, its queues, the cleanup and the export deployment; returns the export's id."""
-    ensure_work_pool(client)
+    """Ensure the work pool with its concurrency limit, its queues, the cleanup and the export deployment;
+    returns the export's id."""
+    ensure_pool_limit(client, ensure_work_pool(client), settings.max_running_exports)
     ensure_work_queues(client)
     ensure_cleanup_deployment(client, settings)
     return ensure_export_deployment(client, settings)
@@ -68,6 +76,15 @@ def ensure_work_pool(client: SyncPrefectClient) -> WorkPool:
             return client.create_work_pool(pool)
         except ObjectAlreadyExists:  # a starting worker made it meanwhile, from the same template
             return client.read_work_pool(WORK_POOL)
+
+
+def ensure_pool_limit(client: SyncPrefectClient, pool: WorkPool, limit: int | None) -> None:
+    """Set the pool's concurrency limit to EXPORTFLOW_MAX_RUNNING_EXPORTS (None clears it): Prefect then
+    hands all workers together no more than that many of the pool's runs at once (the cleanup's
+    included), the others waiting scheduled in their queues. One changed in the Prefect UI holds until
+    the next setup."""
+    if pool.concurrency_limit != limit:
+        client.update_work_pool(WORK_POOL, WorkPoolUpdate(concurrency_limit=limit))
 
 
 def ensure_work_queues(client: SyncPrefectClient) -> dict[str, int]:

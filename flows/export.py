@@ -10,6 +10,8 @@ statistics row, an audit entry, and no staged or temporary file left. A crash (t
 is settled by flows/exports/reconcile.py: another attempt, or a failed row that says why. While it works, a
 run keeps its row's heartbeat fresh, and every write it makes is guarded by its flow run id: an
 attempt given up on stops at its next write and leaves the row to the attempt that replaced it.
+Once a run has ended its row, it starts its owner's next export waiting for a slot
+(flows/exports/admission.py), if any.
 """
 
 import logging
@@ -30,8 +32,9 @@ from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Cancelled
 
 from flows.appdb.engine import app_sessions
+from flows.appdb.models import DataExport
 from flows.catalog.query import build_query
-from flows.errors import ExportCancelled, TerminalError
+from flows.errors import ExportCancelled, TerminalError, describe_error
 from flows.exports.estimate import refuse_over_cap
 from flows.exports.lifecycle import (
     ExportJob,
@@ -46,6 +49,7 @@ from flows.exports.lifecycle import (
     record_progress,
 )
 from flows.exports.reconcile import Death, settle
+from flows.orchestration.dispatch import dispatch_owner
 from flows.pipeline.delivery import decide_delivery
 from flows.pipeline.file_names import export_file_name
 from flows.pipeline.notify import send_export_failed, send_export_ready, send_to_each
@@ -294,6 +298,7 @@ def export(
         rendered = extract_and_render(job, workdir, progress, resources)
         stored = upload(job, rendered, progress, resources)
         recorded = record(job, stored, rendered, progress, resources)
+        _start_owners_next(export_id, resources)
         if decide(job, rendered, resources):
             _notify_without_failing(
                 job, resources, lambda: notify_recipients(job, stored, rendered, recorded, resources)
@@ -303,6 +308,7 @@ def export(
         return {"export_id": str(job.id), "key": stored.key, "rows": recorded.rows, "bytes": stored.size}
     except ExportCancelled as cancelled:
         cancel_export(resources.sessions, export_id, str(cancelled), run=job.flow_run_id if job else None)
+        _start_owners_next(export_id, resources)
         return Cancelled(message=str(cancelled))
     except RunSuperseded:
         raise  # the row ended or another attempt has it: not this run's to write
@@ -310,12 +316,14 @@ def export(
         message = str(error) or type(error).__name__
         # Once begun, the run ends only a row that is still its own.
         run = job.flow_run_id if job else None
-        if fail_export(resources.sessions, export_id, message, run=run) and job:
-            failed = job
-            settings = resources.settings
-            _notify_without_failing(job, resources, lambda: send_export_failed(settings, failed, message))
-            facts = ExportFacts.of(job, ExportStatus.FAILED, 0, None, None, error=message)
-            _webhooks_without_failing(job, WebhookEvent.FAILED, facts, resources)
+        if fail_export(resources.sessions, export_id, message, run=run):
+            _start_owners_next(export_id, resources)
+            if job:
+                failed = job
+                settings = resources.settings
+                _notify_without_failing(job, resources, lambda: send_export_failed(settings, failed, message))
+                facts = ExportFacts.of(job, ExportStatus.FAILED, 0, None, None, error=message)
+                _webhooks_without_failing(job, WebhookEvent.FAILED, facts, resources)
         raise
     finally:
         heartbeat.stop()
@@ -349,6 +357,18 @@ def _work_directory(export_id: uuid.UUID, settings: Settings) -> Path:
     workdir = settings.staging_dir / str(export_id) / uuid.uuid4().hex
     workdir.mkdir(parents=True)
     return workdir
+
+
+def _start_owners_next(export_id: uuid.UUID, resources: Resources) -> None:
+    """The export has ended and freed its owner's slot: admit and start the owner's next waiting export
+    now rather than at the reconciler's next pass. Never fails the export (the reconciler catches up)."""
+    try:
+        with resources.sessions() as session:
+            owner_id = session.get_one(DataExport, export_id).created_by
+        dispatch_owner(resources.sessions, resources.settings, owner_id)
+    except Exception as error:
+        reason = describe_error(error)
+        logger.warning("export %s: its owner's next export is left to the reconciler: %s", export_id, reason)
 
 
 def _notify_without_failing(job: ExportJob, resources: Resources, send: Callable[[], None]) -> None:

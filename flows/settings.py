@@ -192,6 +192,22 @@ class Settings(BaseSettings):
         le=10,
         description="Runs one export may get (the first and the reconciler's retries).",
     )
+    user_max_running_exports: int = Field(
+        default=4,
+        ge=1,
+        description=(
+            "Exports one user may have under way at once (started, or given a slot to start); the "
+            "others wait in pending and start in the order they were made, as slots free up."
+        ),
+    )
+    max_running_exports: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Export flow runs running at once across all workers: the exportflow work pool's "
+            "concurrency limit in Prefect, set by `exportflow deploy`. Empty: no cap."
+        ),
+    )
     reconcile_interval_seconds: float = Field(
         default=15.0,
         gt=0,
@@ -248,6 +264,11 @@ class Settings(BaseSettings):
         for value in values:
             ipaddress.ip_network(value, strict=False)  # ValueError names the bad entry
         return values
+
+    @field_validator("max_running_exports", mode="before")
+    @classmethod
+    def _empty_is_no_cap(cls, value: object) -> object:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> "Settings":

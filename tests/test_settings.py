@@ -25,6 +25,14 @@ def test_every_field_is_described() -> None:
     assert undescribed == []
 
 
+@pytest.mark.parametrize(("value", "cap"), [("", None), ("3", 3)])
+def test_an_empty_global_cap_is_no_cap(
+    fresh_home: Path, monkeypatch: pytest.MonkeyPatch, value: str, cap: int | None
+) -> None:
+    monkeypatch.setenv("EXPORTFLOW_MAX_RUNNING_EXPORTS", value)
+    assert Settings().max_running_exports == cap
+
+
 def test_development_secrets_are_generated_once_and_kept_private(fresh_home: Path) -> None:
     first = Settings()
     second = Settings()

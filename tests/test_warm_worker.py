@@ -5,6 +5,8 @@ real stack (tests/prefect_stack.py, `exportflow worker` with a cap of 3 runs):
   export running next to it in the same worker (and forkserver) completes; the worker lives on.
 - the concurrency cap: of 4 exports started at once, at no moment do more than 3 run as processes
   under the worker, the fourth waits in Prefect (SCHEDULED) and takes the first slot that frees up.
+- the global cap (EXPORTFLOW_MAX_RUNNING_EXPORTS, the work pool's concurrency limit) holds below the
+  worker's own: at a limit of 1, two exports started at once run one after the other.
 
 Cancelling goes through the API (POST /exports/{id}/cancel), as a user would.
 """
@@ -14,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 import httpx
@@ -22,6 +25,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun, StateType
 from sqlalchemy.orm import Session, sessionmaker
 
+from deployments.prefect_setup import set_up_prefect
 from flows.appdb.engine import make_engine, session_factory
 from flows.appdb.models import DataExport
 from flows.export import WRITE
@@ -39,6 +43,8 @@ TIMEOUT_SECONDS = 45.0
 """The longest wait for one step: the stack's Prefect server on SQLite can stall for ~30 s in a burst."""
 SALES_PDF = {"export_type": "sales", "format": "pdf"}
 """The big warehouse's 200k sales rows as a PDF: ~13 s of rendering, slow enough to kill or cancel."""
+SALES_CSV = {"export_type": "sales", "format": "csv"}
+"""The same rows as a CSV: a few seconds."""
 SAMPLE_SECONDS = 0.05
 """How often the worker's flow-run processes are counted (psutil only, no request)."""
 WAIT_AT_THE_CAP_SECONDS = 2.0
@@ -61,8 +67,8 @@ class Exports:
         self.user = user
         self.started: list[uuid.UUID] = []
 
-    def start(self, name: str) -> uuid.UUID:
-        body = {"export_name": f"{name} {uuid.uuid4().hex[:6]}", **SALES_PDF}
+    def start(self, name: str, kind: dict[str, str] = SALES_PDF) -> uuid.UUID:
+        body = {"export_name": f"{name} {uuid.uuid4().hex[:6]}", **kind}
         response = self.http.post("/exports", json=body, headers=self.user.headers)
         assert response.status_code == 201, response.text
         self.started.append(uuid.UUID(response.json()["data"]["id"]))
@@ -85,6 +91,10 @@ def exports(stack: "Stack", make_stack_user: "MakeStackUser") -> Iterator[Export
         for export_id in made.started:
             made.cancel(export_id)
     wait_for("the worker running no flow run", lambda: not stack.flow_run_pids(), TIMEOUT_SECONDS)
+
+
+def completed(row: DataExport) -> bool:
+    return row.status == ExportStatus.COMPLETED
 
 
 def rendering(row: DataExport) -> bool:
@@ -194,6 +204,28 @@ def test_the_worker_runs_at_most_its_limit_of_flow_runs_at_once(
     rows = [row_of(sessions, export_id) for export_id in started]
     assert {row.status for row in rows} <= {ExportStatus.CANCELLED, ExportStatus.COMPLETED}
     assert [row.attempt for row in rows] == [1] * len(rows)
+
+
+def test_the_pools_concurrency_limit_runs_no_more_exports_at_once(
+    stack: "Stack", exports: Exports, sessions: sessionmaker[Session]
+) -> None:
+    """Prefect frees the pool's slot when a run's state is final, which the run's process reaches a little
+    before it exits: the runs' own start and end times in Prefect tell whether they overlapped."""
+    with stack.prefect_client() as client:
+        set_up_prefect(client, stack.settings.model_copy(update={"max_running_exports": 1}))
+    try:
+        started = [exports.start(f"Pool cap {n}", SALES_CSV) for n in range(2)]
+        for export_id in started:
+            wait_for_row(sessions, export_id, completed, TIMEOUT_SECONDS)
+        runs = [wait_for_final_run(stack, _run_of(sessions, export_id)) for export_id in started]
+    finally:
+        with stack.prefect_client() as client:
+            set_up_prefect(client, stack.settings)
+
+    first, second = sorted(runs, key=lambda run: run.start_time or datetime.max.replace(tzinfo=UTC))
+    assert first.end_time is not None
+    assert second.start_time is not None
+    assert first.end_time <= second.start_time, "the two runs ran at once"
 
 
 @contextmanager

@@ -45,6 +45,7 @@ from flows.exports.creation import Provenance, submit_export
 from flows.exports.estimate import SOURCE_UNREACHABLE, estimate_export
 from flows.exports.lifecycle import ACTIVE_STATUSES, cancel_export
 from flows.exports.requests import ExportRequest
+from flows.orchestration.dispatch import dispatch_owner
 from flows.orchestration.flow_runs import cancel_run
 from flows.pipeline.sources import parse_source
 from flows.storage.store import open_storage
@@ -352,10 +353,13 @@ def _status_now(services: Services, export_id: uuid.UUID) -> ExportStatusOut:
 
 
 def _cancel(services: Services, row: DataExport, user: User, actor: Actor) -> bool:
-    """Mark the row cancelled, then tell Prefect (best effort: the flow also stops on the row)."""
+    """Mark the row cancelled, then tell Prefect (best effort: the flow also stops on the row), and start
+    the owner's next export waiting for a slot (one that waited itself freed none: nothing starts)."""
     cancelled = cancel_export(services.sessions, row.id, f"cancelled by {user.email}", actor=actor)
     if cancelled and row.flow_run_id is not None:
         cancel_run(row.flow_run_id)
+    if cancelled:
+        dispatch_owner(services.sessions, services.settings, row.created_by)
     return cancelled
 
 

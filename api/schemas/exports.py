@@ -194,9 +194,18 @@ class ExportStatusOut(BaseModel):
     expires_at: datetime | None
     flow_run_id: uuid.UUID | None
     prefect_state: str | None = Field(description="The flow run's state name in Prefect; null if unknown.")
+    queued: bool = Field(
+        description=(
+            "Whether it waits (pending) for one of its owner's running slots "
+            "(EXPORTFLOW_USER_MAX_RUNNING_EXPORTS): it starts when an earlier export of theirs ends."
+        )
+    )
+    queue_position: int | None = Field(
+        description="While queued: its place in its owner's queue, 1 = it starts next; null otherwise."
+    )
 
     @classmethod
-    def of(cls, row: Any, run: "RunState | None") -> "ExportStatusOut":
+    def of(cls, row: Any, run: "RunState | None", queue_position: int | None) -> "ExportStatusOut":
         return cls(
             id=row.id,
             status=row.status,
@@ -209,6 +218,8 @@ class ExportStatusOut(BaseModel):
             expires_at=row.expires_at,
             flow_run_id=row.flow_run_id,
             prefect_state=run.name if run else None,
+            queued=queue_position is not None,
+            queue_position=queue_position,
         )
 
 

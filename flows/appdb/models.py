@@ -230,6 +230,9 @@ class DataExport(Base):
     storage_key: Mapped[str | None] = mapped_column(Text)
     heartbeat_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
+    admitted_at: Mapped[datetime | None]
+    """When it got one of its owner's running slots (flows/exports/admission.py); null while it waits.
+    It holds the slot for as long as it is pending or processing, across attempts."""
     owed_recipients: Mapped[list[Any] | None] = mapped_column(NULLABLE_JSON_DOCUMENT)
     """Recipients a completed export still owes its ready email (None: none); the run keeps its heartbeat
     fresh while it mails them, and the reconciler mails those a dead run left."""

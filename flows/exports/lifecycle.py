@@ -90,6 +90,7 @@ def begin_export(
         if not may_export(Role(owner.role), export_type, settings):
             raise TerminalError(f"role {owner.role} may not export {export_type} data")
         row.status = ExportStatus.PROCESSING
+        row.admitted_at = row.admitted_at or now  # running, it holds a slot however it was started
         row.started_at = now
         row.heartbeat_at = now
         row.flow_run_id = flow_run_id

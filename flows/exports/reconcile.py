@@ -9,7 +9,8 @@ decision for an export whose attempt N died:
 - `reconcile`, one pass over the active rows: a row `processing` without a heartbeat for
   EXPORTFLOW_HEARTBEAT_LEASE_SECONDS (its run's process and worker are gone, or it hangs), or whose
   flow run Prefect reports failed, crashed or cancelled; a row `pending` whose run Prefect reports
-  so; and rows `pending` never dispatched (Prefect was down), which are dispatched.
+  so; and rows `pending` never dispatched (Prefect was down, or they waited for one of their owner's
+  slots), which are admitted and dispatched.
 
 Where `reconcile` runs, and why: every EXPORTFLOW_RECONCILE_INTERVAL_SECONDS in the background
 service of deployments/background.py, which runs in the API process (unless
@@ -25,7 +26,10 @@ The decision (`settle`), audited with the reason, the dead flow run and its atte
 - the run crashed or missed its heartbeat, attempt N < EXPORTFLOW_MAX_ATTEMPTS: attempt N+1 (row
   back to `pending`, attempt + 1, flow run cleared, then a new flow run whose idempotency key
   export:<id>:<N+1> is new), `export_reattempted`;
-- at the last attempt: `failed`, with a message saying what happened, `export_abandoned`.
+- at the last attempt: `failed`, with a message saying what happened, `export_abandoned`; its owner's
+  slot is free, and their next waiting export starts (flows/orchestration/dispatch.py).
+The next attempt keeps the export's admission (flows/exports/admission.py): it holds its owner's slot
+throughout.
 A run Prefect reports FAILED or CANCELLED already reached its own verdict (the flow's retries were
 spent, or someone cancelled it in Prefect): the row is failed or cancelled with Prefect's message
 (`flows.orchestration.flow_runs.correct_from_prefect`), not run again. A run Prefect still reports
@@ -58,10 +62,10 @@ from flows.appdb.models import DataExport
 from flows.errors import ExportflowError
 from flows.exports.audit import audit
 from flows.exports.lifecycle import ACTIVE_STATUSES, end_row
+from flows.orchestration.dispatch import dispatch_owner, dispatch_pending
 from flows.orchestration.flow_runs import (
     RunRequest,
     correct_from_prefect,
-    dispatch_pending,
     is_active,
     mark_crashed,
     read_run_states,
@@ -154,7 +158,7 @@ def settle(
         row = session.get(DataExport, export_id, with_for_update=True)
         if row is None or not _still_dead(row, death):
             return None
-        attempt, priority = row.attempt, ExportPriority(row.priority)
+        attempt, priority, owner_id = row.attempt, ExportPriority(row.priority), row.created_by
         reason = death.reason(attempt, settings.max_attempts)
         details = {
             "reason": reason,
@@ -176,6 +180,7 @@ def settle(
     _remove(settings, leftovers)
     if attempt >= settings.max_attempts:
         logger.warning("export %s failed: %s", export_id, message)
+        dispatch_owner(sessions, settings, owner_id)  # its slot is free: the owner's next may start
         return Decision(export_id, Outcome.ABANDONED, message)
     logger.warning("export %s: %s; starting attempt %d", export_id, reason, attempt + 1)
     return Decision(

@@ -3,7 +3,8 @@ correct a row that Prefect knows has ended.
 
 Starting is idempotent: the flow run's idempotency key is `export:<export id>:<attempt>`, so two
 dispatchers racing for one row get the same run back. When Prefect cannot be reached, the row stays
-`pending` without a flow run and `dispatch_pending` starts it later: no export is lost.
+`pending` without a flow run and the dispatcher (flows/orchestration/dispatch.py) starts it later: no
+export is lost.
 """
 
 import logging
@@ -19,7 +20,7 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import PrefectException
 from prefect.settings import get_current_settings
 from prefect.states import Cancelled, Cancelling, Crashed
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.appdb.engine import transaction
@@ -29,7 +30,7 @@ from flows.exports.audit import audit
 from flows.exports.lifecycle import cancel_export, fail_export
 from flows.orchestration.pool import WORK_QUEUES
 from flows.settings import Settings
-from flows.vocabulary import ExportPriority, ExportStatus
+from flows.vocabulary import ExportPriority
 
 logger = logging.getLogger("exportflow.runs")
 
@@ -67,10 +68,6 @@ class RunRequest:
     export_id: uuid.UUID
     attempt: int
     priority: ExportPriority
-
-    @classmethod
-    def of(cls, row: DataExport) -> "RunRequest":
-        return cls(row.id, row.attempt, ExportPriority(row.priority))
 
     @property
     def key(self) -> str:
@@ -115,32 +112,6 @@ def start_export_run(
             details = {"flow_run_id": str(flow_run.id), "queue": run.queue}
             audit(session, "export_dispatched", run.export_id, details)
     return flow_run.id
-
-
-def dispatch_pending(sessions: sessionmaker[Session], settings: Settings, limit: int = 100) -> int:
-    """Start the flow runs of pending exports stored while Prefect was down; returns how many started."""
-    if not prefect_configured():
-        return 0
-    with sessions() as session:
-        waiting = session.execute(
-            select(DataExport.id, DataExport.attempt, DataExport.priority)
-            .where(
-                DataExport.status == ExportStatus.PENDING,
-                DataExport.flow_run_id.is_(None),
-                DataExport.deleted_at.is_(None),
-            )
-            .order_by(DataExport.created_at)
-            .limit(limit)
-        ).all()
-    started = 0
-    for export_id, attempt, priority in waiting:
-        if (
-            start_export_run(sessions, settings, RunRequest(export_id, attempt, ExportPriority(priority)))
-            is None
-        ):
-            break
-        started += 1
-    return started
 
 
 def is_active(state: RunState | None) -> bool:

@@ -91,7 +91,7 @@ def test_the_create_answer_is_the_row_as_created_when_its_run_began_before_the_a
             )
         return run_id
 
-    monkeypatch.setattr("flows.exports.creation.start_export_run", start_and_begin)
+    monkeypatch.setattr("flows.orchestration.dispatch.start_export_run", start_and_begin)
     data = create(client, manager)
 
     assert (data["status"], data["progress_percentage"], data["flow_run_id"]) == ("pending", 0, str(run_id))

@@ -1,14 +1,17 @@
 """deployments.prefect_setup against a real Prefect API (the session's test harness): the work pool,
-its queues and priorities, the export deployment, idempotency, and schedules surviving a re-run."""
+its concurrency limit (the global cap) and queues with their priorities, the export deployment,
+idempotency, and schedules surviving a re-run."""
 
+import uuid
 from collections.abc import Iterator
 from contextlib import suppress
 
 import pytest
 from prefect.client.orchestration import SyncPrefectClient, get_client
-from prefect.client.schemas.actions import DeploymentScheduleCreate
+from prefect.client.schemas.actions import DeploymentScheduleCreate, WorkPoolUpdate
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.exceptions import ObjectNotFound
+from prefect.states import Completed, Running
 
 from deployments.prefect_setup import (
     CLEANUP_ENTRYPOINT,
@@ -144,3 +147,48 @@ def test_setup_gives_the_cleanup_deployment_one_cron_schedule_it_keeps_in_step(
 def test_a_cleanup_cron_that_is_not_one_is_refused(client: SyncPrefectClient, settings: Settings) -> None:
     with pytest.raises(ConfigurationError, match="EXPORTFLOW_CLEANUP_CRON is not a cron expression"):
         set_up_prefect(client, settings.model_copy(update={"cleanup_cron": "every hour"}))
+
+
+def test_setup_makes_the_global_cap_the_pools_concurrency_limit_and_clears_it(
+    client: SyncPrefectClient, settings: Settings
+) -> None:
+    capped = settings.model_copy(update={"max_running_exports": 3})
+
+    set_up_prefect(client, settings)
+    assert client.read_work_pool(WORK_POOL).concurrency_limit is None
+    set_up_prefect(client, capped)
+    set_up_prefect(client, capped)
+    assert client.read_work_pool(WORK_POOL).concurrency_limit == 3
+    client.update_work_pool(WORK_POOL, WorkPoolUpdate(concurrency_limit=7))  # changed in the Prefect UI
+    assert client.read_work_pool(WORK_POOL).concurrency_limit == 7
+    set_up_prefect(client, capped)
+    assert client.read_work_pool(WORK_POOL).concurrency_limit == 3
+    set_up_prefect(client, settings)
+    assert client.read_work_pool(WORK_POOL).concurrency_limit is None
+
+
+def test_with_the_global_cap_reached_prefect_hands_workers_no_more_runs(
+    client: SyncPrefectClient, settings: Settings
+) -> None:
+    """What every worker of the pool asks for (the warm worker polls with Prefect's own worker code): the
+    pool's scheduled runs, at most as many as the cap leaves free. At a cap of 1 a running run leaves
+    none to hand out, until it ends or the cap is lifted."""
+    deployment_id = set_up_prefect(client, settings.model_copy(update={"max_running_exports": 1}))
+    running, waiting = (
+        client.create_flow_run_from_deployment(deployment_id, parameters={"export_id": str(uuid.uuid4())})
+        for _ in range(2)
+    )
+
+    def offered() -> set[uuid.UUID]:
+        return {item.flow_run.id for item in client.get_scheduled_flow_runs_for_work_pool(WORK_POOL)}
+
+    assert len(offered()) == 1  # of the two waiting, one slot's worth
+    client.set_flow_run_state(running.id, Running(), force=True)
+    assert offered() == set()
+    client.set_flow_run_state(running.id, Completed(), force=True)
+    assert offered() == {waiting.id}
+    client.set_flow_run_state(waiting.id, Running(), force=True)
+    assert offered() == set()
+    set_up_prefect(client, settings)  # no cap
+    extra = client.create_flow_run_from_deployment(deployment_id, parameters={"export_id": str(uuid.uuid4())})
+    assert offered() == {extra.id}

@@ -147,7 +147,8 @@ class ResendOut(BaseModel):
 
 
 class ExportStatusOut(BaseModel):
-    """Where an export is; `prefect_state` is its flow run's state name in Prefect, if known."""
+    """Where an export is; `prefect_state` is its flow run's state name in Prefect, if known; `queued`
+    while it waits for one of its owner's running slots, `queue_position` its place then (1: next)."""
 
     id: uuid.UUID
     status: ExportStatus
@@ -160,6 +161,8 @@ class ExportStatusOut(BaseModel):
     expires_at: datetime | None
     flow_run_id: uuid.UUID | None
     prefect_state: str | None
+    queued: bool
+    queue_position: int | None
 
 
 class ExportEstimateOut(BaseModel):
