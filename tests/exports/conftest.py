@@ -2,6 +2,8 @@
 Prefect test server with the work pool and export deployment set up."""
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from prefect.client.orchestration import SyncPrefectClient, get_client
@@ -38,18 +40,21 @@ def sessions(database: str) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def settings(database: str, prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = Settings(
-        home=tmp_path_factory.mktemp("reconcile-home"),
-        database_url=database,
-        prefect_api_url=prefect_api,
-        heartbeat_lease_seconds=LEASE_SECONDS,
-        max_attempts=3,
-    )
+def prepared_settings(database: str, prefect_api: str, home: Path, **fields: Any) -> Settings:
+    """Settings on this app database and the Prefect API, with the work pool and export deployment set up
+    there."""
+    settings = Settings(home=home, database_url=database, prefect_api_url=prefect_api, **fields)
     with get_client(sync_client=True) as client:
         set_up_prefect(client, settings)
     return settings
+
+
+@pytest.fixture(scope="module")
+def settings(database: str, prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    home = tmp_path_factory.mktemp("home")
+    return prepared_settings(
+        database, prefect_api, home, heartbeat_lease_seconds=LEASE_SECONDS, max_attempts=3
+    )
 
 
 @pytest.fixture

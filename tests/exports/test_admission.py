@@ -7,18 +7,15 @@ worker runs: an export that is started has a flow run that stays scheduled in Pr
 import contextvars
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from prefect.client.orchestration import get_client
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from deployments.prefect_setup import set_up_prefect
-from flows.appdb import migrations
-from flows.appdb.engine import make_engine, session_factory, transaction
+from flows.appdb.engine import transaction
 from flows.appdb.models import DataExport, ExportSchedule, User
 from flows.exports.admission import HOLDING, admit, queue_position
 from flows.exports.creation import create_export, submit_export
@@ -31,6 +28,7 @@ from flows.schedules.scheduled_exports import start_scheduled_export
 from flows.settings import Settings
 from flows.vocabulary import ExportStatus
 from tests.app_rows import audit_of, row_of
+from tests.exports.conftest import prepared_settings
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -39,39 +37,10 @@ SLOTS = 2
 RACERS = 10
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def database(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    make_postgres_database: Callable[[str], str],
-) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('admission') / 'app.db'}"
-    else:
-        url = make_postgres_database("admission")
-    migrations.upgrade(url)
-    return url
-
-
-@pytest.fixture(scope="module")
-def sessions(database: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(database)
-    yield session_factory(engine)
-    engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def settings(database: str, prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = Settings(
-        home=tmp_path_factory.mktemp("admission-home"),
-        database_url=database,
-        prefect_api_url=prefect_api,
-        user_max_running_exports=SLOTS,
-        max_attempts=2,
-    )
-    with get_client(sync_client=True) as client:
-        set_up_prefect(client, settings)
-    return settings
+    home = tmp_path_factory.mktemp("home")
+    return prepared_settings(database, prefect_api, home, user_max_running_exports=SLOTS, max_attempts=2)
 
 
 @pytest.fixture
