@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 
 from flows.appdb.models import DataExport
 from tests.cluster import Cluster, Tally, open_cluster
-from tests.prefect_stack import StackUser
+from tests.stack_parts import StackUser
 
 Request = tuple[StackUser, dict[str, Any], dict[str, str]]
 """A create to send: who sends it, its body, its extra headers."""

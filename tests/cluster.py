@@ -52,10 +52,10 @@ from flows.settings import Settings
 from flows.storage.keys import TEMP_DIR
 from flows.storage.store import open_storage
 from flows.vocabulary import ExportStatus, Role
-from tests.fixtures_s3 import FaultProxy
-from tests.fixtures_smtp import RecordingHandler
+from tests.fault_proxy import FaultProxy
 from tests.network import LOOPBACK, free_port
-from tests.prefect_stack import (
+from tests.smtp_recording import RecordingHandler
+from tests.stack_parts import (
     BIN,
     PrefectServer,
     Service,

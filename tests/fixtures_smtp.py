@@ -15,11 +15,8 @@ Import names from this module only under `TYPE_CHECKING`: pytest must import it 
 import ipaddress
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,57 +31,11 @@ from pydantic import SecretStr
 
 from flows.settings import Settings
 from tests.network import free_port
+from tests.smtp_recording import Received, RecordingHandler
 
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
 SMTP_USERNAME = "exportflow"
 SMTP_PASSWORD = "smtp-password-that-must-never-be-logged"
-
-
-@dataclass(frozen=True)
-class Received:
-    """One accepted message: its envelope, whether the session had logged in, and the parsed message."""
-
-    mail_from: str
-    rcpt_tos: list[str]
-    authenticated: bool
-    message: EmailMessage
-
-
-@dataclass
-class RecordingHandler:
-    """aiosmtpd handler keeping what it accepts; set `data_reply` or `rcpt_replies` to refuse instead,
-    or queue `data_replies_once` to refuse the next messages one reply each, then accept again."""
-
-    received: list[Received] = field(default_factory=list)
-    data_reply: str | None = None
-    data_replies_once: list[str] = field(default_factory=list)
-    rcpt_replies: dict[str, str] = field(default_factory=dict)
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
-    ) -> str:
-        if address in self.rcpt_replies:
-            return self.rcpt_replies[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.data_replies_once:
-            return self.data_replies_once.pop(0)
-        if self.data_reply:
-            return self.data_reply
-        message = BytesParser(policy=policy.default).parsebytes(envelope.original_content)
-        assert isinstance(message, EmailMessage)
-        self.received.append(
-            Received(envelope.mail_from, list(envelope.rcpt_tos), bool(session.authenticated), message)
-        )
-        return "250 Message accepted for delivery"
-
-    def reset(self) -> None:
-        self.received.clear()
-        self.data_reply = None
-        self.data_replies_once.clear()
-        self.rcpt_replies.clear()
 
 
 @dataclass(frozen=True)

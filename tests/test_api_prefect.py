@@ -28,7 +28,8 @@ from flows.storage.store import open_storage
 from flows.vocabulary import Role
 
 if TYPE_CHECKING:
-    from tests.prefect_stack import MakeStackUser, Stack, StackUser, Timings
+    from tests.prefect_stack import MakeStackUser, Stack, Timings
+    from tests.stack_parts import StackUser
 
 pytest_plugins = ["tests.prefect_stack"]
 pytestmark = pytest.mark.slow

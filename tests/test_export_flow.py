@@ -41,7 +41,7 @@ from flows.settings import get_settings
 from flows.vocabulary import ExportStatus
 
 if TYPE_CHECKING:
-    from tests.fixtures_s3 import FaultProxy
+    from tests.fault_proxy import FaultProxy
     from tests.fixtures_smtp import SmtpServer
 
 pytest_plugins = ["tests.fixtures_s3", "tests.fixtures_smtp"]

@@ -34,7 +34,8 @@ from tests.app_rows import audit_of, row_of, wait_for_row
 from tests.waiting import wait_for
 
 if TYPE_CHECKING:
-    from tests.prefect_stack import MakeStackUser, Stack, StackUser, Timings
+    from tests.prefect_stack import MakeStackUser, Stack, Timings
+    from tests.stack_parts import StackUser
 
 pytest_plugins = ["tests.prefect_stack"]
 pytestmark = pytest.mark.slow

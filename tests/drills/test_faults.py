@@ -25,7 +25,7 @@ from flows.export import UPLOAD, WRITE
 from flows.vocabulary import ExportStatus
 from tests.app_rows import row_of, wait_for_row
 from tests.cluster import Cluster, OwnedPostgres, Tally, open_cluster
-from tests.prefect_stack import StackUser
+from tests.stack_parts import StackUser
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -12,7 +12,7 @@ from flows.storage.store import Storage, open_storage
 from tests.storage.conftest import KEY, assert_nothing_stored, random_file
 
 if TYPE_CHECKING:
-    from tests.fixtures_s3 import FaultProxy
+    from tests.fault_proxy import FaultProxy
 
 pytest_plugins = ["tests.fixtures_s3"]
 

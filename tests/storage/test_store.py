@@ -27,7 +27,7 @@ from flows.storage.store import Storage, StoredObject, open_storage
 from tests.storage.conftest import KEY, MIB, S3_PART, assert_nothing_stored, random_file, temporaries
 
 if TYPE_CHECKING:
-    from tests.fixtures_s3 import FaultProxy
+    from tests.fault_proxy import FaultProxy
 
 pytest_plugins = ["tests.fixtures_s3"]
 
