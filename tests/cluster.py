@@ -455,6 +455,7 @@ def open_cluster(
     warehouse_rows: int = 2_000,
     worker_limit: int = 4,
     lease_seconds: int = 10,
+    rate_limit_requests: int = Settings.model_fields["rate_limit_requests"].default,
 ) -> Iterator[Cluster]:
     """Make the cluster's databases, services and Prefect server (no API, no worker yet: `start_api`,
     `add_worker`); take everything down on exit. The app database is on `app_postgres` when given (made
@@ -509,6 +510,7 @@ def open_cluster(
             smtp_port=mail.port,
             redis_url=REDIS_URL,
             api_public_url=f"http://{LOOPBACK}:8000",
+            rate_limit_requests=rate_limit_requests,
             rate_limit_create_requests=10_000,
             reconcile_interval_seconds=2,
             heartbeat_lease_seconds=lease_seconds,

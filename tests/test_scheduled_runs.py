@@ -114,10 +114,16 @@ def test_a_schedule_fires_exports_and_skips_slots_missed_while_paused(
         assert session.get(ExportSchedule, uuid.UUID(schedule["id"])) is None  # deleted at the end
     mails = [message_from_bytes(path.read_bytes()) for path in stack.settings.outbox_dir.glob("*.eml")]
     assert any(mail["To"] == RECIPIENT and str(row.export_name) in str(mail["Subject"]) for mail in mails)
-    # Nothing fired for the slot that passed while the schedule was paused.
-    starts = [run.expected_start_time for run in runs if run.expected_start_time is not None]
-    assert not [start for start in starts if paused_at < start < resumed_at], starts
-    assert missed_slot not in starts
-    assert len(made) == len(
-        [run for run in runs if run.expected_start_time and run.expected_start_time < resumed_at]
-    )
+    # Nothing was exported for the slot that passed while the schedule was paused. Pausing removes the
+    # schedule's runs still Scheduled in Prefect; a run the worker had already claimed (it takes runs due
+    # within PREFECT_WORKER_PREFETCH_SECONDS, 10 s) still starts, finds its schedule paused and ends
+    # Cancelled without an export row (README, "Scheduled exports"). Seen when the pause came late in
+    # the minute on a loaded machine.
+    while_paused = [
+        run for run in runs if run.expected_start_time and paused_at < run.expected_start_time < resumed_at
+    ]
+    assert {run.expected_start_time for run in while_paused} <= {missed_slot}
+    assert [run.state_name for run in while_paused] in ([], ["Cancelled"])
+    exported = [run for run in runs if run.expected_start_time and run.expected_start_time < resumed_at]
+    assert len(made) == len(exported) - len(while_paused)
+    assert not {row.flow_run_id for row in made} & {run.id for run in while_paused}

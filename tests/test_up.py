@@ -174,11 +174,7 @@ def test_every_format_runs_and_downloads_through_its_signed_link(up: Up, tmp_pat
     runs = up.prefect(
         "POST",
         "/flow_runs/filter",
-        json={
-            "flow_runs": {
-                "id": {"any_": [str(client_export.flow_run_id) for client_export in exports.values()]}
-            }
-        },
+        json={"flow_runs": {"id": {"any_": flow_runs}}},
     )
     assert isinstance(runs, list)
     assert sorted(run["state_type"] for run in runs) == ["COMPLETED"] * len(SUFFIXES)

@@ -42,7 +42,9 @@ LIGHT = {"export_type": "sales", "format": "csv", "filters": {"region": "EMEA"}}
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("faults")
-    with open_cluster(root, app_postgres=OwnedPostgres(), warehouse_rows=WAREHOUSE_ROWS) as made:
+    with open_cluster(
+        root, app_postgres=OwnedPostgres(), warehouse_rows=WAREHOUSE_ROWS, rate_limit_requests=100_000
+    ) as made:
         made.start_api()
         made.start_api()
         made.add_worker()
