@@ -35,6 +35,8 @@ SETTLE_SECONDS = 240.0
 """From the fault to every export final, at most (several 10 s leases and reattempts on two CPUs)."""
 PHASE_SECONDS = 90.0
 """How long an export may take to reach the phase it is killed in."""
+CREATE_EVERY_SECONDS = 1.0
+"""How often creates keep arriving during a fault (more only lengthen the drill: each must complete)."""
 LIGHT = {"export_type": "sales", "format": "csv", "filters": {"region": "EMEA"}}
 """A small export: a few thousand rows as CSV."""
 
@@ -72,8 +74,9 @@ def created_id(response: httpx.Response) -> uuid.UUID:
 
 @contextmanager
 def creating_meanwhile(cluster: Cluster, user: StackUser, tag: str) -> Iterator[dict[str, list[Any]]]:
-    """Keep creating light exports, alternating between the replicas, until the block ends; yields what
-    came back: the ids acknowledged (201) and the statuses of the others."""
+    """Keep creating light exports, one every CREATE_EVERY_SECONDS, alternating between the replicas,
+    until the block ends; yields what came back: the ids acknowledged (201) and the statuses of the
+    others."""
     answers: dict[str, list[Any]] = {"acknowledged": [], "refused": []}
     stopping = threading.Event()
 
@@ -90,7 +93,7 @@ def creating_meanwhile(cluster: Cluster, user: StackUser, tag: str) -> Iterator[
                 else:
                     answers["refused"].append(response.status_code)
             number += 1
-            stopping.wait(0.2)
+            stopping.wait(CREATE_EVERY_SECONDS)
 
     creator = threading.Thread(target=keep_creating, daemon=True)
     creator.start()

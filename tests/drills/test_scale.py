@@ -1,4 +1,4 @@
-"""The scale-out drill (benchmarks/scale.py) with small numbers: 20 exports created at once through two API
+"""The scale-out drill (benchmarks/scale.py) with small numbers: 12 exports created at once through two API
 replicas, with 1 then 2 warm workers, on Prefect and the app database on PostgreSQL. It runs the drill
 command itself and reads its JSON report."""
 
@@ -15,7 +15,7 @@ from tests.processes import inherited_environment
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-EXPORTS = 20
+EXPORTS = 12
 WORKERS = [1, 2]
 
 
