@@ -23,13 +23,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.appdb.engine import transaction
-from flows.appdb.models import DataExport, User
+from flows.appdb.models import DataExport
 from flows.exports.audit import audit
-from flows.exports.lifecycle import export_job, record_notification_error
+from flows.exports.lifecycle import record_notification_error
 from flows.orchestration.flow_runs import is_active, mark_crashed, read_run_state
-from flows.pipeline.resend import email_recipients
+from flows.pipeline.resend import email_recipients, stored_delivery
 from flows.settings import Settings
-from flows.storage.store import StoredObject, open_storage
+from flows.storage.store import open_storage
 from flows.vocabulary import ExportStatus
 
 logger = logging.getLogger("exportflow.owed_mail")
@@ -103,26 +103,15 @@ def _mail_for(
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return False
         row = session.get_one(DataExport, export_id)
-        owner = session.get_one(User, row.created_by)
-        job = replace(
-            export_job(row, owner, row.started_at or row.created_at),
-            recipients=tuple(row.owed_recipients or ()),
-        )
+        delivery = stored_delivery(session, row)
+        owed = replace(delivery, job=replace(delivery.job, recipients=tuple(row.owed_recipients or ())))
         dead_run = row.flow_run_id
-        stored = StoredObject(
-            row.storage_key or "", row.file_size, row.checksum_sha256 or "", row.file_path or ""
-        )
-        rows, expires_at, preview = row.record_count, row.expires_at, row.preview
     if dead_run and is_active(read_run_state(dead_run)):
         mark_crashed(dead_run, "exportflow's reconciler: the run stopped while mailing its recipients")
     emailed, error = email_recipients(
         settings,
         open_storage(settings),
-        job,
-        stored,
-        rows,
-        expires_at,
-        preview,
+        owed,
         sent=lambda recipient: strike_off(sessions, export_id, recipient, dead_run),
     )
     settle(sessions, export_id, dead_run)
@@ -132,6 +121,9 @@ def _mail_for(
         details = {"emailed": emailed, "error": error, "flow_run_id": str(dead_run)}
         audit(session, "export_owed_mail_sent", export_id, details)
     logger.warning(
-        "export %s: its run died owing %d email(s); sent %d", export_id, len(job.recipients), len(emailed)
+        "export %s: its run died owing %d email(s); sent %d",
+        export_id,
+        len(owed.job.recipients),
+        len(emailed),
     )
     return True

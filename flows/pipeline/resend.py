@@ -42,17 +42,12 @@ def resend_export(
 ) -> Resent:
     """Mail the export's recipients and POST export.completed to its webhooks again; audited."""
     with sessions() as session:
-        row = session.get_one(DataExport, export_id)
-        owner = session.get_one(User, row.created_by)
-        job = export_job(row, owner, row.started_at or row.created_at)
-        if row.storage_key is None or row.checksum_sha256 is None:
-            raise ValueError(f"export {export_id} has no stored file")
-        stored = StoredObject(row.storage_key, row.file_size, row.checksum_sha256, row.file_path or "")
-        rows, expires_at, preview = row.record_count, row.expires_at, row.preview
-    emailed, email_error = email_recipients(settings, storage, job, stored, rows, expires_at, preview)
+        delivery = stored_delivery(session, session.get_one(DataExport, export_id))
+    job = delivery.job
+    emailed, email_error = email_recipients(settings, storage, delivery)
     if email_error is not None:
         record_notification_error(sessions, job.id, email_error)
-    facts = ExportFacts.of(job, ExportStatus.COMPLETED, rows, stored, expires_at)
+    facts = ExportFacts.of(job, ExportStatus.COMPLETED, delivery.rows, delivery.stored, delivery.expires_at)
     outcomes = send_webhooks(settings, sessions, job.webhook_urls, WebhookEvent.COMPLETED, facts)
     with transaction(sessions) as session:
         details = {
@@ -64,26 +59,56 @@ def resend_export(
     return Resent(emailed, email_error, outcomes)
 
 
+@dataclass(frozen=True)
+class StoredDelivery:
+    """What mailing a completed export's recipients again takes: its job (whose recipients are mailed),
+    its stored file, and the facts its message gives."""
+
+    job: ExportJob
+    stored: StoredObject
+    rows: int
+    expires_at: datetime | None
+    preview: Preview | None
+
+
+def stored_delivery(session: Session, row: DataExport) -> StoredDelivery:
+    """A completed export's delivery, read from its row; ValueError when it has no stored file."""
+    if row.storage_key is None or row.checksum_sha256 is None:
+        raise ValueError(f"export {row.id} has no stored file")
+    owner = session.get_one(User, row.created_by)
+    return StoredDelivery(
+        export_job(row, owner, row.started_at or row.created_at),
+        StoredObject(row.storage_key, row.file_size, row.checksum_sha256, row.file_path or ""),
+        row.record_count,
+        row.expires_at,
+        row.preview,
+    )
+
+
 def email_recipients(
     settings: Settings,
     storage: Storage,
-    job: ExportJob,
-    stored: StoredObject,
-    rows: int,
-    expires_at: datetime | None,
-    preview: Preview | None,
+    delivery: StoredDelivery,
     sent: Callable[[str], None] = lambda recipient: None,
 ) -> tuple[list[str], str | None]:
     """Send each of the job's recipients their ready email from the stored file (attached when small),
     calling `sent` after each one sent: who got it, and what went wrong for the others (None when
     nothing did)."""
+    job, stored = delivery.job, delivery.stored
     with tempfile.TemporaryDirectory(prefix="exportflow-resend-", dir=_staging(settings)) as folder:
         path = Path(folder) / Path(stored.key).name
 
         def send(recipient: str) -> None:
             # The one call of the ready email outside the flow (its content is notify.py's).
             send_export_ready(
-                settings, job, recipient, stored, path, rows=rows, expires_at=expires_at, preview=preview
+                settings,
+                job,
+                recipient,
+                stored,
+                path,
+                rows=delivery.rows,
+                expires_at=delivery.expires_at,
+                preview=delivery.preview,
             )
             sent(recipient)
 
